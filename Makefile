@@ -1,0 +1,45 @@
+# nago — the two commands:
+#   make search   run a multi-objective NAGO search on Fashion-MNIST (sets everything up)
+#   make test     build everything and run every test (what CI runs)
+#
+# Everything builds with one profile (--release) so tests, benchmarks and the pipeline share
+# one compilation of the dependency graph.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+CARGO_FLAGS ?= --release --locked
+PYTHON ?= python3
+
+# Prerequisites of `make test` and `make build`; the mk/*.mk fragments add theirs
+# (e.g. the libtorch environment the trainer links against).
+TEST_DEPS :=
+BUILD_ENV :=
+
+.PHONY: all build test lint fmt clippy bench bench-generate help
+all: build
+
+help:
+	@echo "make search          run the default search (quick preset, Fashion-MNIST)"
+	@echo "make test            build and run every test, fmt and clippy included"
+	@echo "make bench-generate  architectures sampled per second"
+	@echo "make bench-train     nago-train images/s against PyTorch eager"
+	@echo "make bench-bo        the optimiser against random search and Optuna"
+
+include $(wildcard mk/*.mk)
+
+build: $(TEST_DEPS)
+	$(BUILD_ENV) $(CARGO) build $(CARGO_FLAGS) --workspace --all-targets
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy: $(TEST_DEPS)
+	$(BUILD_ENV) $(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+
+lint: fmt clippy
+
+test: $(TEST_DEPS) fmt clippy
+	$(BUILD_ENV) $(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+
+bench-generate:
+	$(CARGO) run $(CARGO_FLAGS) -p nago-generator --example bench_generate

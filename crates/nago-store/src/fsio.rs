@@ -1,0 +1,109 @@
+//! Atomic writes, checked reads and the study lock.
+
+use crate::StoreError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsynced and
+/// renamed over `path`, then the directory fsynced. A crash or a full disk leaves the old
+/// file (or none) and at worst a stray `*.tmp.<pid>` file, never a truncated `path`.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let name = path.file_name().ok_or_else(|| StoreError::Other {
+        path: path.into(),
+        message: "not a file path".into(),
+    })?;
+    let tmp: PathBuf = dir.join(format!("{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StoreError::io(path, e)
+    })
+}
+
+/// Serialises `value` as pretty JSON with a trailing newline and writes it atomically.
+pub fn atomic_write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| StoreError::Other {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    text.push('\n');
+    atomic_write(path, text.as_bytes())
+}
+
+/// Reads a whole text file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String, StoreError> {
+    fs::read_to_string(path).map_err(|e| StoreError::io(path, e))
+}
+
+/// Reads and parses a JSON file, checking its `schema` tag when given.
+pub fn read_json<T: DeserializeOwned>(path: &Path, schema: Option<&str>) -> Result<T, StoreError> {
+    let text = read_text(path)?;
+    nago_space::json::parse(&text, schema).map_err(|source| StoreError::Invalid {
+        path: path.into(),
+        source,
+    })
+}
+
+/// An exclusive lock on a study's `.lock` file, held while a process writes study-level
+/// files. The operating system releases it when the process dies, so a crash never leaves
+/// a study locked.
+#[derive(Debug)]
+pub struct StudyLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StudyLock {
+    /// Takes the lock without waiting; fails with [`StoreError::Locked`] if another process
+    /// holds it. `who` (e.g. `nago-update`) is written into the file for the error message
+    /// of whoever comes next.
+    pub fn acquire(study_root: &Path, who: &str) -> Result<Self, StoreError> {
+        let path = study_root.join(".lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(StoreError::Locked {
+                    path,
+                    holder: if holder.is_empty() { String::new() } else { format!(": {holder}") },
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
+        }
+        file.set_len(0).map_err(|e| StoreError::io(&path, e))?;
+        let _ = write!(file, "{who} pid {}", std::process::id());
+        Ok(StudyLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether an I/O error means the file does not exist.
+pub(crate) fn is_not_found(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io { source, .. } if source.kind() == ErrorKind::NotFound)
+}

@@ -1,0 +1,29 @@
+//! The study directory and the files the stages exchange.
+//!
+//! ```text
+//! runs/<name>/
+//!   study.json                      the study definition
+//!   rounds/<round>/proposals.json   what nago-propose decided for that round
+//!   trials/<trial>/proposal.json    generator, budget, seed, parent
+//!   trials/<trial>/arch.json, arch.dot               nago-generate
+//!   trials/<trial>/result.json, epochs.parquet, ...  nago-train
+//!   trials.parquet, surrogate.json, pareto.parquet   nago-update
+//! ```
+//!
+//! Every file is written by [`atomic_write`] (a temporary name, fsync, rename), so a crash
+//! leaves either the old file or the new one, never half of one. Study-level files have one
+//! writer at a time, enforced by [`StudyLock`].
+
+mod error;
+mod fsio;
+mod layout;
+mod proposal;
+mod result;
+mod seed;
+
+pub use error::StoreError;
+pub use fsio::{atomic_write, atomic_write_json, read_json, read_text, StudyLock};
+pub use layout::StudyDir;
+pub use proposal::{Proposal, RoundProposals, PROPOSAL_SCHEMA, ROUND_SCHEMA};
+pub use result::{TrialResult, TrialStatus, RESULT_SCHEMA};
+pub use seed::derive_seed;

@@ -1,0 +1,84 @@
+//! `proposal.json` (one trial's input) and `proposals.json` (one round's trials).
+
+use nago_space::Generator;
+use serde::{Deserialize, Serialize};
+
+/// Schema tag of `proposal.json`.
+pub const PROPOSAL_SCHEMA: &str = "nago.proposal/1";
+/// Schema tag of `rounds/<round>/proposals.json`.
+pub const ROUND_SCHEMA: &str = "nago.round/1";
+
+/// What one trial evaluates: a generator, sampled with `seed`, trained for `budget` epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    /// Must be [`PROPOSAL_SCHEMA`].
+    pub schema: String,
+    /// The trial's id (its directory name under `trials/`).
+    pub trial: String,
+    /// The round that proposed it.
+    pub round: u32,
+    /// The generator hyperparameters.
+    pub generator: Generator,
+    /// Training budget in epochs.
+    pub budget: f64,
+    /// Seed for sampling the architecture and for training.
+    pub seed: u64,
+    /// For a promotion: the trial whose checkpoint this one continues (same generator and
+    /// seed, hence the same architecture).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Why it was proposed: `initial`, `model`, `promotion`, `final`, or `manual`.
+    #[serde(default = "default_origin")]
+    pub origin: String,
+}
+
+fn default_origin() -> String {
+    "manual".into()
+}
+
+impl Proposal {
+    /// Parses and validates `proposal.json` text.
+    pub fn from_json(text: &str) -> Result<Self, nago_space::SpaceError> {
+        let p: Proposal = nago_space::json::parse(text, Some(PROPOSAL_SCHEMA))?;
+        p.generator.validate().map_err(|e| match e {
+            nago_space::SpaceError::OutOfRange { field, value, expected } => {
+                nago_space::SpaceError::OutOfRange {
+                    field: format!("generator.{field}"),
+                    value,
+                    expected,
+                }
+            }
+            nago_space::SpaceError::Invalid { field, message } => nago_space::SpaceError::Invalid {
+                field: format!("generator.{field}"),
+                message,
+            },
+            nago_space::SpaceError::NotFinite { field, value } => nago_space::SpaceError::NotFinite {
+                field: format!("generator.{field}"),
+                value,
+            },
+            other => other,
+        })?;
+        nago_space::json::finite("budget", p.budget)?;
+        if p.budget <= 0.0 {
+            return Err(nago_space::SpaceError::Invalid {
+                field: "budget".into(),
+                message: format!("expected a positive number of epochs, found {}", p.budget),
+            });
+        }
+        Ok(p)
+    }
+}
+
+/// The trials one round of `nago-propose` created, in array-index order: task i of the
+/// round's job array evaluates `trials[i]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundProposals {
+    /// Must be [`ROUND_SCHEMA`].
+    pub schema: String,
+    /// The round number.
+    pub round: u32,
+    /// Trial ids, in array-index order.
+    pub trials: Vec<String>,
+}
