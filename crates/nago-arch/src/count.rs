@@ -82,13 +82,25 @@ pub(crate) fn count(a: &Arch) -> Counts {
         let st = s.stride as u64;
         h = (h - 1) / st + 1;
         w = (w - 1) / st + 1;
-        t.conv_bn(s.kernel as u64, s.kernel as u64, s.in_ch as u64, s.out_ch as u64, h, w);
+        t.conv_bn(
+            s.kernel as u64,
+            s.kernel as u64,
+            s.in_ch as u64,
+            s.out_ch as u64,
+            h,
+            w,
+        );
     }
     let stem_ch = a.stem.last().map(|s| s.out_ch as u64).unwrap_or(0);
     let cell_ch: Vec<u64> = a.cells.iter().map(|c| c.channels as u64).collect();
     for cell in &a.cells {
         let (ch, h, w) = (cell.channels as u64, cell.height as u64, cell.width as u64);
-        t.merge(&cell.merge, |j| j.map_or(stem_ch, |j| cell_ch[j as usize]), h, w);
+        t.merge(
+            &cell.merge,
+            |j| j.map_or(stem_ch, |j| cell_ch[j as usize]),
+            h,
+            w,
+        );
         for g in &cell.opgraphs {
             t.merge(&g.merge, |_| ch, h, w);
             for op in &g.ops {

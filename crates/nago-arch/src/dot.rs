@@ -60,8 +60,16 @@ pub(crate) fn render(a: &Arch) -> String {
             let _ = writeln!(s, "      label=\"op-graph {gi}\"; style=\"rounded,filled\"; fillcolor=white; fontsize=9;");
             let _ = writeln!(s, "      {p}_in [shape=point]; {p}_out [shape=point];");
             for (oi, op) in g.ops.iter().enumerate() {
-                let color = if op.op.is_pool() { "#f4cccc" } else { "#fff2cc" };
-                let _ = writeln!(s, "      {p}o{oi} [shape=box, fillcolor=\"{color}\", label=\"{}\"];", op.op.name());
+                let color = if op.op.is_pool() {
+                    "#f4cccc"
+                } else {
+                    "#fff2cc"
+                };
+                let _ = writeln!(
+                    s,
+                    "      {p}o{oi} [shape=box, fillcolor=\"{color}\", label=\"{}\"];",
+                    op.op.name()
+                );
                 for e in &op.merge.inputs {
                     match e.from {
                         None => {

@@ -251,7 +251,11 @@ impl Arch {
 
     /// Number of operation nodes over all cells and op-graphs.
     pub fn n_ops(&self) -> usize {
-        self.cells.iter().flat_map(|c| &c.opgraphs).map(|g| g.ops.len()).sum()
+        self.cells
+            .iter()
+            .flat_map(|c| &c.opgraphs)
+            .map(|g| g.ops.len())
+            .sum()
     }
 
     /// Number of op-graphs over all cells.
@@ -264,10 +268,16 @@ impl Arch {
     pub fn check(&self) -> Result<(), ArchError> {
         let i = &self.input;
         if i.channels == 0 || i.height == 0 || i.width == 0 || i.classes == 0 {
-            return Err(bad("input", "channels, height, width and classes must be positive"));
+            return Err(bad(
+                "input",
+                "channels, height, width and classes must be positive",
+            ));
         }
         if self.stages.len() != 3 {
-            return Err(bad("stages", format!("expected 3 stages, found {}", self.stages.len())));
+            return Err(bad(
+                "stages",
+                format!("expected 3 stages, found {}", self.stages.len()),
+            ));
         }
         if self.stem.is_empty() {
             return Err(bad("stem", "is empty"));
@@ -276,7 +286,10 @@ impl Arch {
         let (mut h, mut w) = (i.height, i.width);
         for (k, s) in self.stem.iter().enumerate() {
             if s.in_ch != ch || s.kernel == 0 || s.stride == 0 {
-                return Err(bad(format!("stem[{k}]"), format!("expected in_ch {ch} and a positive kernel and stride")));
+                return Err(bad(
+                    format!("stem[{k}]"),
+                    format!("expected in_ch {ch} and a positive kernel and stride"),
+                ));
             }
             ch = s.out_ch;
             h = (h - 1) / s.stride + 1;
@@ -285,8 +298,20 @@ impl Arch {
         let stem_shape = (ch, h, w);
         for (s, st) in self.stages.iter().enumerate() {
             let f = 1u32 << s;
-            if st.channels == 0 || st.height != h / f || st.width != w / f || st.height == 0 || st.width == 0 {
-                return Err(bad(format!("stages[{s}]"), format!("expected resolution {}x{} (stem output / 2^{s}) and positive channels", h / f, w / f)));
+            if st.channels == 0
+                || st.height != h / f
+                || st.width != w / f
+                || st.height == 0
+                || st.width == 0
+            {
+                return Err(bad(
+                    format!("stages[{s}]"),
+                    format!(
+                        "expected resolution {}x{} (stem output / 2^{s}) and positive channels",
+                        h / f,
+                        w / f
+                    ),
+                ));
             }
         }
         if self.cells.is_empty() {
@@ -295,7 +320,10 @@ impl Arch {
         let cell_shape = |c: &Cell| (c.channels, c.height, c.width);
         for (ci, cell) in self.cells.iter().enumerate() {
             let path = format!("cells[{ci}]");
-            let st = self.stages.get(cell.stage as usize).ok_or_else(|| bad(&path, "stage out of range"))?;
+            let st = self
+                .stages
+                .get(cell.stage as usize)
+                .ok_or_else(|| bad(&path, "stage out of range"))?;
             if (cell.channels, cell.height, cell.width) != (st.channels, st.height, st.width) {
                 return Err(bad(&path, "shape differs from its stage's"));
             }
@@ -303,32 +331,66 @@ impl Arch {
                 return Err(bad(&path, "stages must not decrease along the cell order"));
             }
             let shapes: Vec<(u32, u32, u32)> = self.cells[..ci].iter().map(cell_shape).collect();
-            check_merge(&format!("{path}.merge"), &cell.merge, ci, stem_shape, &shapes, cell_shape(cell))?;
+            check_merge(
+                &format!("{path}.merge"),
+                &cell.merge,
+                ci,
+                stem_shape,
+                &shapes,
+                cell_shape(cell),
+            )?;
             if cell.opgraphs.is_empty() {
                 return Err(bad(&path, "has no op-graphs"));
             }
             let inner = cell_shape(cell);
             for (gi, g) in cell.opgraphs.iter().enumerate() {
                 let gpath = format!("{path}.opgraphs[{gi}]");
-                check_merge(&format!("{gpath}.merge"), &g.merge, gi, inner, &vec![inner; gi], inner)?;
+                check_merge(
+                    &format!("{gpath}.merge"),
+                    &g.merge,
+                    gi,
+                    inner,
+                    &vec![inner; gi],
+                    inner,
+                )?;
                 if g.ops.is_empty() {
                     return Err(bad(&gpath, "has no operations"));
                 }
                 for (oi, op) in g.ops.iter().enumerate() {
                     let opath = format!("{gpath}.ops[{oi}]");
-                    check_merge(&format!("{opath}.merge"), &op.merge, oi, inner, &vec![inner; oi], inner)?;
+                    check_merge(
+                        &format!("{opath}.merge"),
+                        &op.merge,
+                        oi,
+                        inner,
+                        &vec![inner; oi],
+                        inner,
+                    )?;
                     if op.channels != inner.0 {
-                        return Err(bad(&opath, format!("channels {} differ from the cell's {}", op.channels, inner.0)));
+                        return Err(bad(
+                            &opath,
+                            format!(
+                                "channels {} differ from the cell's {}",
+                                op.channels, inner.0
+                            ),
+                        ));
                     }
                 }
                 check_outputs(&format!("{gpath}.outputs"), &g.outputs, g.ops.len())?;
                 for &o in &g.outputs {
                     if g.ops[o as usize].op.is_pool() {
-                        return Err(bad(format!("{gpath}.ops[{o}]"), "an output operation must not be pooling"));
+                        return Err(bad(
+                            format!("{gpath}.ops[{o}]"),
+                            "an output operation must not be pooling",
+                        ));
                     }
                 }
             }
-            check_outputs(&format!("{path}.outputs"), &cell.outputs, cell.opgraphs.len())?;
+            check_outputs(
+                &format!("{path}.outputs"),
+                &cell.outputs,
+                cell.opgraphs.len(),
+            )?;
         }
         let last = self.cells.last().expect("non-empty");
         let shapes: Vec<(u32, u32, u32)> = self.cells.iter().map(cell_shape).collect();
@@ -336,19 +398,41 @@ impl Arch {
             return Err(bad("output", "is empty"));
         }
         for (k, e) in self.output.iter().enumerate() {
-            let src = e.from.ok_or_else(|| bad(format!("output[{k}]"), "must come from a cell"))?;
-            check_edge(&format!("output[{k}]"), e, self.cells.len(), stem_shape, &shapes, cell_shape(last), true)?;
+            let src = e
+                .from
+                .ok_or_else(|| bad(format!("output[{k}]"), "must come from a cell"))?;
+            check_edge(
+                &format!("output[{k}]"),
+                e,
+                self.cells.len(),
+                stem_shape,
+                &shapes,
+                cell_shape(last),
+                true,
+            )?;
             let _ = src;
         }
-        if self.head.in_ch != last.channels || self.head.classes != i.classes || self.head.channels == 0 {
-            return Err(bad("head", format!("expected in_ch {} and classes {}", last.channels, i.classes)));
+        if self.head.in_ch != last.channels
+            || self.head.classes != i.classes
+            || self.head.channels == 0
+        {
+            return Err(bad(
+                "head",
+                format!("expected in_ch {} and classes {}", last.channels, i.classes),
+            ));
         }
         if !(0.0..1.0).contains(&self.head.dropout) {
             return Err(bad("head.dropout", "expected a probability in [0, 1)"));
         }
         let counted = self.count();
         if counted != self.counts {
-            return Err(bad("counts", format!("recorded {:?} but the layout gives {:?}", self.counts, counted)));
+            return Err(bad(
+                "counts",
+                format!(
+                    "recorded {:?} but the layout gives {:?}",
+                    self.counts, counted
+                ),
+            ));
         }
         Ok(())
     }
@@ -360,7 +444,10 @@ fn check_outputs(path: &str, outputs: &[u32], n: usize) -> Result<(), ArchError>
     }
     for &o in outputs {
         if o as usize >= n {
-            return Err(bad(path, format!("index {o} out of range (there are {n} nodes)")));
+            return Err(bad(
+                path,
+                format!("index {o} out of range (there are {n} nodes)"),
+            ));
         }
     }
     Ok(())
@@ -378,17 +465,41 @@ fn check_edge(
     let src = match e.from {
         None => level_input,
         Some(j) if (j as usize) < node => shapes[j as usize],
-        Some(j) => return Err(bad(path, format!("source {j} is not an earlier node (this is node {node})"))),
+        Some(j) => {
+            return Err(bad(
+                path,
+                format!("source {j} is not an earlier node (this is node {node})"),
+            ))
+        }
     };
     if e.pool == 0 || src.1 / e.pool != target.1 || src.2 / e.pool != target.2 {
-        return Err(bad(path, format!("pool {} takes {}x{} to {}x{}, expected {}x{}", e.pool, src.1, src.2, src.1 / e.pool.max(1), src.2 / e.pool.max(1), target.1, target.2)));
+        return Err(bad(
+            path,
+            format!(
+                "pool {} takes {}x{} to {}x{}, expected {}x{}",
+                e.pool,
+                src.1,
+                src.2,
+                src.1 / e.pool.max(1),
+                src.2 / e.pool.max(1),
+                target.1,
+                target.2
+            ),
+        ));
     }
     match e.project {
-        Some(p) if p.in_ch != src.0 || p.out_ch != target.0 => {
-            Err(bad(path, format!("projection {}→{} does not map {} to {} channels", p.in_ch, p.out_ch, src.0, target.0)))
-        }
+        Some(p) if p.in_ch != src.0 || p.out_ch != target.0 => Err(bad(
+            path,
+            format!(
+                "projection {}→{} does not map {} to {} channels",
+                p.in_ch, p.out_ch, src.0, target.0
+            ),
+        )),
         Some(p) => Ok(p.out_ch),
-        None if src.0 != target.0 && !concat_input => Err(bad(path, format!("needs a projection from {} to {} channels", src.0, target.0))),
+        None if src.0 != target.0 && !concat_input => Err(bad(
+            path,
+            format!("needs a projection from {} to {} channels", src.0, target.0),
+        )),
         None => Ok(src.0),
     }
 }
@@ -405,17 +516,37 @@ fn check_merge(
         return Err(bad(path, "has no inputs"));
     }
     if m.channels != target.0 {
-        return Err(bad(path, format!("channels {} differ from the node's {}", m.channels, target.0)));
+        return Err(bad(
+            path,
+            format!(
+                "channels {} differ from the node's {}",
+                m.channels, target.0
+            ),
+        ));
     }
     let concat = m.kind == MergeKind::Concat && m.inputs.len() > 1;
     let mut total = 0;
     for (k, e) in m.inputs.iter().enumerate() {
-        total += check_edge(&format!("{path}.inputs[{k}]"), e, node, level_input, shapes, target, concat)?;
+        total += check_edge(
+            &format!("{path}.inputs[{k}]"),
+            e,
+            node,
+            level_input,
+            shapes,
+            target,
+            concat,
+        )?;
     }
     match (concat, m.project) {
         (true, Some(p)) if p.in_ch == total && p.out_ch == target.0 => Ok(()),
-        (true, _) => Err(bad(path, format!("concat needs a projection {total}→{}", target.0))),
+        (true, _) => Err(bad(
+            path,
+            format!("concat needs a projection {total}→{}", target.0),
+        )),
         (false, None) => Ok(()),
-        (false, Some(_)) => Err(bad(path, "only a concat of several inputs has a merge projection")),
+        (false, Some(_)) => Err(bad(
+            path,
+            "only a concat of several inputs has a merge projection",
+        )),
     }
 }

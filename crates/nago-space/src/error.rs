@@ -33,7 +33,11 @@ pub enum SpaceError {
 }
 
 impl SpaceError {
-    pub(crate) fn range(field: impl Into<String>, value: impl ToString, expected: impl Into<String>) -> Self {
+    pub(crate) fn range(
+        field: impl Into<String>,
+        value: impl ToString,
+        expected: impl Into<String>,
+    ) -> Self {
         SpaceError::OutOfRange {
             field: field.into(),
             value: value.to_string(),

@@ -318,10 +318,18 @@ impl LevelSpec {
         }
         finite(&format!("{level}.p"), self.p)?;
         if !(0.0..=1.0).contains(&self.p) {
-            return Err(SpaceError::range(format!("{level}.p"), self.p, "a probability in [0, 1]"));
+            return Err(SpaceError::range(
+                format!("{level}.p"),
+                self.p,
+                "a probability in [0, 1]",
+            ));
         }
         if self.model != GraphModel::Er && self.k == 0 && self.n > 1 {
-            return Err(SpaceError::range(format!("{level}.k"), self.k, "an integer ≥ 1"));
+            return Err(SpaceError::range(
+                format!("{level}.k"),
+                self.k,
+                "an integer ≥ 1",
+            ));
         }
         let names: Vec<&str> = MergeKind::ALL.iter().map(|m| m.name()).collect();
         check_weights(&format!("{level}.merge"), &names, &self.merge.to_array())
@@ -359,7 +367,11 @@ impl Generator {
         check_weights("ops", &names, &self.ops.to_array())?;
         finite("param_limit", self.param_limit)?;
         if self.param_limit < 1.0 {
-            return Err(SpaceError::range("param_limit", self.param_limit, "a number ≥ 1"));
+            return Err(SpaceError::range(
+                "param_limit",
+                self.param_limit,
+                "a number ≥ 1",
+            ));
         }
         Ok(())
     }
@@ -380,10 +392,11 @@ impl Generator {
             schema: String,
             generator: Generator,
         }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| SpaceError::Json {
-            path: format!("line {} column {}", e.line(), e.column()),
-            message: e.to_string(),
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SpaceError::Json {
+                path: format!("line {} column {}", e.line(), e.column()),
+                message: e.to_string(),
+            })?;
         let g = if value.get("schema").is_some() {
             crate::json::parse::<Doc>(text, Some(GENERATOR_SCHEMA))?.generator
         } else {

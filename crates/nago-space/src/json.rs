@@ -11,10 +11,11 @@ use serde::de::DeserializeOwned;
 /// a confusing field error.
 pub fn parse<T: DeserializeOwned>(text: &str, schema: Option<&str>) -> Result<T, SpaceError> {
     if let Some(expected) = schema {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| SpaceError::Json {
-            path: format!("line {} column {}", e.line(), e.column()),
-            message: e.to_string(),
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SpaceError::Json {
+                path: format!("line {} column {}", e.line(), e.column()),
+                message: e.to_string(),
+            })?;
         match value.get("schema") {
             Some(serde_json::Value::String(s)) if s == expected => {}
             Some(other) => {
@@ -36,7 +37,11 @@ pub fn parse<T: DeserializeOwned>(text: &str, schema: Option<&str>) -> Result<T,
         let path = e.path().to_string();
         let inner = e.into_inner();
         SpaceError::Json {
-            path: if path == "." { "(document)".into() } else { path },
+            path: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
             message: inner.to_string(),
         }
     })

@@ -236,7 +236,9 @@ impl Default for Space {
 
 fn set_fixed(g: &mut Generator, name: &str, v: &serde_json::Value) -> Result<(), SpaceError> {
     let field = format!("space.{name}.fixed");
-    let bad = |expected: &str| SpaceError::invalid(field.clone(), format!("expected {expected}, found {v}"));
+    let bad = |expected: &str| {
+        SpaceError::invalid(field.clone(), format!("expected {expected}, found {v}"))
+    };
     match kind_of(name) {
         Kind::Model => {
             let s = v.as_str().ok_or_else(|| bad("\"ws\", \"er\" or \"ba\""))?;
@@ -255,7 +257,9 @@ fn set_fixed(g: &mut Generator, name: &str, v: &serde_json::Value) -> Result<(),
             let labels = labels_of(name);
             let mut w = vec![0.0; labels.len()];
             match v {
-                serde_json::Value::Array(a) if a.len() == labels.len() && name.ends_with("ratios") => {
+                serde_json::Value::Array(a)
+                    if a.len() == labels.len() && name.ends_with("ratios") =>
+                {
                     for (wi, x) in w.iter_mut().zip(a) {
                         *wi = x.as_f64().ok_or_else(|| bad("numbers"))?;
                     }
@@ -273,7 +277,12 @@ fn set_fixed(g: &mut Generator, name: &str, v: &serde_json::Value) -> Result<(),
                     }
                 }
                 _ if name.ends_with("ratios") => return Err(bad("an array of 3 numbers")),
-                _ => return Err(bad(&format!("an object with keys among {}", labels.join(", ")))),
+                _ => {
+                    return Err(bad(&format!(
+                        "an object with keys among {}",
+                        labels.join(", ")
+                    )))
+                }
             }
             weights_set(g, name, &w);
         }
@@ -297,11 +306,17 @@ impl Space {
         let mut base = default_base();
         let mut params = Vec::new();
         for name in PARAM_NAMES {
-            let domain = overrides.get(name).cloned().unwrap_or_else(|| default_domain(name));
+            let domain = overrides
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| default_domain(name));
             let field = format!("space.{name}");
             let kind = kind_of(name);
             let mismatch = |what: &str| {
-                SpaceError::invalid(field.clone(), format!("a `{what}` domain does not fit this hyperparameter"))
+                SpaceError::invalid(
+                    field.clone(),
+                    format!("a `{what}` domain does not fit this hyperparameter"),
+                )
             };
             let domain = match domain {
                 Domain::Fixed(serde_json::Value::Null) => Domain::Fixed(serde_json::Value::Null),
@@ -361,7 +376,10 @@ impl Space {
                         return Err(mismatch("choice"));
                     }
                     if options.is_empty() {
-                        return Err(SpaceError::invalid(format!("{field}.choice"), "needs at least one model"));
+                        return Err(SpaceError::invalid(
+                            format!("{field}.choice"),
+                            "needs at least one model",
+                        ));
                     }
                     for o in &options {
                         if GraphModel::from_name(o).is_none() {
@@ -376,9 +394,13 @@ impl Space {
                     seen.sort();
                     seen.dedup();
                     if seen.len() != options.len() {
-                        return Err(SpaceError::invalid(format!("{field}.choice"), "lists a model twice"));
+                        return Err(SpaceError::invalid(
+                            format!("{field}.choice"),
+                            "lists a model twice",
+                        ));
                     }
-                    level_mut(&mut base, name).model = GraphModel::from_name(&options[0]).expect("checked");
+                    level_mut(&mut base, name).model =
+                        GraphModel::from_name(&options[0]).expect("checked");
                     Domain::Choice(options)
                 }
                 Domain::Simplex(spec) => {
@@ -387,7 +409,9 @@ impl Space {
                     }
                     let all = labels_of(name);
                     let labels: Vec<String> = match spec {
-                        SimplexSpec::All(s) if s == "all" => all.iter().map(|s| s.to_string()).collect(),
+                        SimplexSpec::All(s) if s == "all" => {
+                            all.iter().map(|s| s.to_string()).collect()
+                        }
                         SimplexSpec::All(s) => {
                             return Err(SpaceError::invalid(
                                 format!("{field}.simplex"),
@@ -412,7 +436,16 @@ impl Space {
                         }
                     }
                     // A searched distribution's base value: uniform over the listed components.
-                    let w: Vec<f64> = all.iter().map(|a| if labels.iter().any(|l| l == a) { 1.0 } else { 0.0 }).collect();
+                    let w: Vec<f64> = all
+                        .iter()
+                        .map(|a| {
+                            if labels.iter().any(|l| l == a) {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
                     weights_set(&mut base, name, &w);
                     Domain::Simplex(SimplexSpec::Labels(labels))
                 }
@@ -420,7 +453,11 @@ impl Space {
             params.push(Param { name, domain });
         }
         base.validate().map_err(|e| match e {
-            SpaceError::OutOfRange { field, value, expected } => SpaceError::OutOfRange {
+            SpaceError::OutOfRange {
+                field,
+                value,
+                expected,
+            } => SpaceError::OutOfRange {
                 field: format!("space.{field}"),
                 value,
                 expected,
@@ -454,7 +491,10 @@ impl Space {
                     for o in options {
                         dims.push(Dim {
                             name: format!("{}={o}", p.name),
-                            kind: DimKind::OneHot { start, size: options.len() },
+                            kind: DimKind::OneHot {
+                                start,
+                                size: options.len(),
+                            },
                         });
                     }
                 }
@@ -463,7 +503,10 @@ impl Space {
                     for l in labels {
                         dims.push(Dim {
                             name: format!("{}.{l}", p.name),
-                            kind: DimKind::Simplex { start, size: labels.len() },
+                            kind: DimKind::Simplex {
+                                start,
+                                size: labels.len(),
+                            },
                         });
                     }
                 }
@@ -499,7 +542,11 @@ impl Space {
         if u.len() != self.dims.len() {
             return Err(SpaceError::invalid(
                 "point",
-                format!("has {} coordinates, the space has {}", u.len(), self.dims.len()),
+                format!(
+                    "has {} coordinates, the space has {}",
+                    u.len(),
+                    self.dims.len()
+                ),
             ));
         }
         for (d, &x) in self.dims.iter().zip(u) {
@@ -533,7 +580,8 @@ impl Space {
                             best = j;
                         }
                     }
-                    level_mut(&mut g, p.name).model = GraphModel::from_name(&options[best]).expect("checked");
+                    level_mut(&mut g, p.name).model =
+                        GraphModel::from_name(&options[best]).expect("checked");
                     i += options.len();
                 }
                 Domain::Simplex(SimplexSpec::Labels(labels)) => {
@@ -543,7 +591,11 @@ impl Space {
                     let mut w = vec![0.0; all.len()];
                     for (l, &x) in labels.iter().zip(group) {
                         let j = all.iter().position(|a| a == l).expect("checked");
-                        w[j] = if total > 0.0 { x / total } else { 1.0 / labels.len() as f64 };
+                        w[j] = if total > 0.0 {
+                            x / total
+                        } else {
+                            1.0 / labels.len() as f64
+                        };
                     }
                     weights_set(&mut g, p.name, &w);
                     i += labels.len();
@@ -592,10 +644,9 @@ impl Space {
                 }
                 Domain::Choice(options) => {
                     let m = level(g, name).model.name();
-                    let j = options
-                        .iter()
-                        .position(|o| o == m)
-                        .ok_or_else(|| outside(m.to_string(), format!("one of {}", options.join(", "))))?;
+                    let j = options.iter().position(|o| o == m).ok_or_else(|| {
+                        outside(m.to_string(), format!("one of {}", options.join(", ")))
+                    })?;
                     if options.len() > 1 {
                         u.extend((0..options.len()).map(|k| if k == j { 1.0 } else { 0.0 }));
                     }
@@ -643,7 +694,9 @@ impl Space {
             .iter()
             .map(|p| {
                 let d = match &p.domain {
-                    Domain::Fixed(serde_json::Value::Null) => Domain::Fixed(fixed_value(&self.base, p.name)),
+                    Domain::Fixed(serde_json::Value::Null) => {
+                        Domain::Fixed(fixed_value(&self.base, p.name))
+                    }
                     d => d.clone(),
                 };
                 (p.name.to_string(), d)
@@ -686,7 +739,9 @@ fn fixed_equal(a: &Generator, b: &Generator, name: &str) -> bool {
             // up to scale too, since the width multiplier absorbs the scale.
             let (wa, wb) = (weights_get(a, name), weights_get(b, name));
             let (sa, sb): (f64, f64) = (wa.iter().sum(), wb.iter().sum());
-            wa.iter().zip(&wb).all(|(x, y)| (x / sa - y / sb).abs() < 1e-9)
+            wa.iter()
+                .zip(&wb)
+                .all(|(x, y)| (x / sa - y / sb).abs() < 1e-9)
         }
     }
 }
@@ -723,7 +778,11 @@ impl Generator {
     /// share a schema. Weights are normalised to sum to 1.
     pub fn flat(&self) -> Vec<(String, FlatValue)> {
         let mut out = Vec::with_capacity(40);
-        for (lname, l) in [("top", &self.top), ("mid", &self.mid), ("bottom", &self.bottom)] {
+        for (lname, l) in [
+            ("top", &self.top),
+            ("mid", &self.mid),
+            ("bottom", &self.bottom),
+        ] {
             out.push((format!("{lname}_model"), FlatValue::Str(l.model.name())));
             out.push((format!("{lname}_n"), FlatValue::Int(l.n as i64)));
             out.push((format!("{lname}_k"), FlatValue::Int(l.k as i64)));
@@ -731,7 +790,10 @@ impl Generator {
             let w = l.merge.to_array();
             let s: f64 = w.iter().sum();
             for (m, x) in MergeKind::ALL.iter().zip(w) {
-                out.push((format!("{lname}_merge_{}", m.name()), FlatValue::Real(x / s)));
+                out.push((
+                    format!("{lname}_merge_{}", m.name()),
+                    FlatValue::Real(x / s),
+                ));
             }
         }
         let s: f64 = self.stage_ratios.iter().sum();

@@ -272,7 +272,10 @@ impl Study {
     pub fn validate(&self) -> Result<(), SpaceError> {
         self.dataset.shape()?;
         if self.objectives.is_empty() {
-            return Err(SpaceError::invalid("objectives", "at least one objective is needed"));
+            return Err(SpaceError::invalid(
+                "objectives",
+                "at least one objective is needed",
+            ));
         }
         for (i, c) in self.constraints.iter().enumerate() {
             finite(&format!("constraints[{i}].max"), c.max)?;

@@ -11,13 +11,20 @@ use std::path::{Path, PathBuf};
 /// renamed over `path`, then the directory fsynced. A crash or a full disk leaves the old
 /// file (or none) and at worst a stray `*.tmp.<pid>` file, never a truncated `path`.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     let name = path.file_name().ok_or_else(|| StoreError::Other {
         path: path.into(),
         message: "not a file path".into(),
     })?;
-    let tmp: PathBuf = dir.join(format!("{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let tmp: PathBuf = dir.join(format!(
+        "{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -87,7 +94,11 @@ impl StudyLock {
                 let holder = holder.trim();
                 return Err(StoreError::Locked {
                     path,
-                    holder: if holder.is_empty() { String::new() } else { format!(": {holder}") },
+                    holder: if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {holder}")
+                    },
                 });
             }
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),

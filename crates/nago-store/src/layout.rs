@@ -92,14 +92,17 @@ impl StudyDir {
                 e
             }
         })?;
-        p.trials.get(index).cloned().ok_or_else(|| StoreError::Other {
-            path: self.proposals_path(round),
-            message: format!(
-                "index {index} is out of range: round {round} has {} trials (indices 0..{})",
-                p.trials.len(),
-                p.trials.len().saturating_sub(1)
-            ),
-        })
+        p.trials
+            .get(index)
+            .cloned()
+            .ok_or_else(|| StoreError::Other {
+                path: self.proposals_path(round),
+                message: format!(
+                    "index {index} is out of range: round {round} has {} trials (indices 0..{})",
+                    p.trials.len(),
+                    p.trials.len().saturating_sub(1)
+                ),
+            })
     }
     /// The ids of every trial directory, sorted.
     pub fn trial_ids(&self) -> Result<Vec<String>, StoreError> {

@@ -42,21 +42,25 @@ impl Proposal {
     pub fn from_json(text: &str) -> Result<Self, nago_space::SpaceError> {
         let p: Proposal = nago_space::json::parse(text, Some(PROPOSAL_SCHEMA))?;
         p.generator.validate().map_err(|e| match e {
-            nago_space::SpaceError::OutOfRange { field, value, expected } => {
-                nago_space::SpaceError::OutOfRange {
-                    field: format!("generator.{field}"),
-                    value,
-                    expected,
-                }
-            }
+            nago_space::SpaceError::OutOfRange {
+                field,
+                value,
+                expected,
+            } => nago_space::SpaceError::OutOfRange {
+                field: format!("generator.{field}"),
+                value,
+                expected,
+            },
             nago_space::SpaceError::Invalid { field, message } => nago_space::SpaceError::Invalid {
                 field: format!("generator.{field}"),
                 message,
             },
-            nago_space::SpaceError::NotFinite { field, value } => nago_space::SpaceError::NotFinite {
-                field: format!("generator.{field}"),
-                value,
-            },
+            nago_space::SpaceError::NotFinite { field, value } => {
+                nago_space::SpaceError::NotFinite {
+                    field: format!("generator.{field}"),
+                    value,
+                }
+            }
             other => other,
         })?;
         nago_space::json::finite("budget", p.budget)?;

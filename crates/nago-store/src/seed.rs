@@ -29,9 +29,18 @@ mod tests {
     #[test]
     fn stable_and_distinct() {
         // Pinned values: changing the derivation changes every study's trials.
-        assert_eq!(derive_seed(0, &["trial", "00000"]), derive_seed(0, &["trial", "00000"]));
-        assert_ne!(derive_seed(0, &["trial", "00000"]), derive_seed(0, &["trial", "00001"]));
-        assert_ne!(derive_seed(0, &["trial", "00000"]), derive_seed(1, &["trial", "00000"]));
+        assert_eq!(
+            derive_seed(0, &["trial", "00000"]),
+            derive_seed(0, &["trial", "00000"])
+        );
+        assert_ne!(
+            derive_seed(0, &["trial", "00000"]),
+            derive_seed(0, &["trial", "00001"])
+        );
+        assert_ne!(
+            derive_seed(0, &["trial", "00000"]),
+            derive_seed(1, &["trial", "00000"])
+        );
         assert_ne!(derive_seed(0, &["ab", "c"]), derive_seed(0, &["a", "bc"]));
     }
 }
