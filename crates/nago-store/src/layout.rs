@@ -1,7 +1,7 @@
 //! Paths inside a study directory.
 
 use crate::fsio::is_not_found;
-use crate::{read_json, Proposal, RoundProposals, StoreError, PROPOSAL_SCHEMA, ROUND_SCHEMA};
+use crate::{read_json, Proposal, RoundProposals, StoreError, ROUND_SCHEMA};
 use nago_space::Study;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -133,6 +133,3 @@ impl StudyDir {
         self.root.join("pareto.parquet")
     }
 }
-
-#[allow(unused_imports)]
-use PROPOSAL_SCHEMA as _;
