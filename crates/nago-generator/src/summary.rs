@@ -49,7 +49,7 @@ pub fn summarize(
     input: InputShape,
 ) -> Result<Summary, GenerateError> {
     let k = k.max(1);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(k); 7];
+    let mut cols: Vec<Vec<f64>> = (0..7).map(|_| Vec::with_capacity(k)).collect();
     for i in 0..k {
         let a = sample(g, seed.wrapping_add(i as u64), input)?;
         let vals = [

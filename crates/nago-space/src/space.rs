@@ -468,6 +468,13 @@ impl Space {
             },
             other => other,
         })?;
+        // Record the value of every hyperparameter left at its default, so the resolved space
+        // says exactly what it fixes (and round-trips through the study file).
+        for p in &mut params {
+            if p.domain == Domain::Fixed(serde_json::Value::Null) {
+                p.domain = Domain::Fixed(fixed_value(&base, p.name));
+            }
+        }
         let dims = Self::build_dims(&params);
         Ok(Space { params, base, dims })
     }
@@ -692,15 +699,7 @@ impl Space {
     pub fn to_overrides(&self) -> BTreeMap<String, Domain> {
         self.params
             .iter()
-            .map(|p| {
-                let d = match &p.domain {
-                    Domain::Fixed(serde_json::Value::Null) => {
-                        Domain::Fixed(fixed_value(&self.base, p.name))
-                    }
-                    d => d.clone(),
-                };
-                (p.name.to_string(), d)
-            })
+            .map(|p| (p.name.to_string(), p.domain.clone()))
             .collect()
     }
 }

@@ -1,0 +1,233 @@
+//! The space, its unit-cube encoding and the study file.
+
+use nago_space::{DimKind, Domain, Generator, GraphModel, SimplexSpec, Space, Study};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn study(space: &str) -> String {
+    format!(
+        r#"{{"schema": "nago.study/1", "name": "t", "seed": 3, "space": {space},
+            "dataset": {{"name": "fashion-mnist"}},
+            "objectives": [{{"metric": "val_error", "goal": "min"}}, {{"metric": "params", "goal": "min", "log": true}}],
+            "budgets": {{"min": 1, "max": 8, "eta": 2}}}}"#
+    )
+}
+
+fn extended() -> Space {
+    let text = study(
+        r#"{"top.model": {"choice": ["ws", "er", "ba"]}, "ops": {"simplex": ["conv3x3", "conv5x5", "avgpool3x3"]},
+            "stage_ratios": {"simplex": "all"}, "mid.merge": {"simplex": "all"},
+            "param_limit": {"log": [1e4, 1e6]}, "mid.p": {"fixed": 0.4}}"#,
+    );
+    Study::from_json(&text).unwrap().space
+}
+
+#[test]
+fn default_space_is_the_papers_eight_dimensions() {
+    let s = Space::default();
+    let names: Vec<&str> = s.dims().iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["top.n", "top.k", "top.p", "mid.n", "mid.p", "bottom.n", "bottom.k", "bottom.p"]
+    );
+    assert_eq!(s.dims()[0].kind, DimKind::Int { levels: 8 });
+    assert_eq!(s.dims()[3].kind, DimKind::Int { levels: 10 });
+    assert_eq!(s.dims()[2].kind, DimKind::Real);
+    let b = s.base();
+    assert_eq!(
+        (b.top.model, b.mid.model, b.bottom.model),
+        (GraphModel::Ws, GraphModel::Er, GraphModel::Ws)
+    );
+    assert_eq!(b.channel_ratios, [1.0, 2.0, 4.0]);
+    assert_eq!(b.param_limit, 4e6);
+}
+
+#[test]
+fn integers_decode_to_every_level_equally() {
+    let s = Space::default();
+    let mut counts = BTreeMap::new();
+    for i in 0..800 {
+        let mut u = vec![0.5; 8];
+        u[0] = (i as f64 + 0.5) / 800.0;
+        *counts.entry(s.decode(&u).unwrap().top.n).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (3..=10).collect::<Vec<_>>()
+    );
+    assert!(counts.values().all(|&c| c == 100), "{counts:?}");
+    // The cube's corners decode to the bounds.
+    let lo = s.decode(&[0.0; 8]).unwrap();
+    let hi = s.decode(&[1.0; 8]).unwrap();
+    assert_eq!((lo.top.n, lo.mid.n, lo.top.k, lo.top.p), (3, 1, 2, 0.1));
+    assert_eq!((hi.top.n, hi.mid.n, hi.top.k), (10, 10, 5));
+    assert!((hi.top.p - 0.9).abs() < 1e-12);
+}
+
+#[test]
+fn extended_dimensions() {
+    let s = extended();
+    let kinds: Vec<_> = s.dims().iter().map(|d| (d.name.clone(), d.kind)).collect();
+    assert!(kinds
+        .iter()
+        .any(|(n, k)| n == "top.model=ba" && matches!(k, DimKind::OneHot { size: 3, .. })));
+    assert!(kinds
+        .iter()
+        .any(|(n, k)| n == "ops.avgpool3x3" && matches!(k, DimKind::Simplex { size: 3, .. })));
+    assert!(kinds.iter().any(|(n, _)| n == "param_limit"));
+    assert!(
+        !kinds.iter().any(|(n, _)| n == "mid.p"),
+        "fixed values are not searched"
+    );
+    assert_eq!(s.base().mid.p, 0.4);
+    let u: Vec<f64> = (0..s.n_dims()).map(|i| (i as f64 * 0.37).fract()).collect();
+    let g = s.decode(&u).unwrap();
+    assert!(g.ops.conv1x1 == 0.0 && g.ops.conv3x3 + g.ops.conv5x5 + g.ops.avgpool3x3 > 0.99);
+    assert!((g.stage_ratios.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert!(g.param_limit >= 1e4 && g.param_limit <= 1e6);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #[test]
+    fn decode_encode_decode_is_stable(u in prop::collection::vec(0.0f64..=1.0, 32)) {
+        let s = extended();
+        let u = &u[..s.n_dims()];
+        let g = s.decode(u).unwrap();
+        let v = s.encode(&g).unwrap();
+        prop_assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
+        let g2 = s.decode(&v).unwrap();
+        prop_assert_eq!(g.top.n, g2.top.n);
+        prop_assert_eq!(g.top.model, g2.top.model);
+        prop_assert_eq!(g.bottom.k, g2.bottom.k);
+        prop_assert!((g.top.p - g2.top.p).abs() < 1e-12);
+        prop_assert!((g.param_limit - g2.param_limit).abs() / g.param_limit < 1e-9);
+        for (a, b) in g.ops.to_array().iter().zip(g2.ops.to_array()) {
+            prop_assert!((a - b).abs() < 1e-12);
+        }
+        // Snapping is idempotent.
+        let v2 = s.encode(&g2).unwrap();
+        prop_assert!(v.iter().zip(&v2).all(|(a, b)| (a - b).abs() < 1e-12), "{v:?} vs {v2:?}");
+    }
+}
+
+#[test]
+fn decode_rejects_nan_and_wrong_length() {
+    let s = Space::default();
+    let mut u = vec![0.5; 8];
+    u[4] = f64::NAN;
+    assert!(s
+        .decode(&u)
+        .unwrap_err()
+        .to_string()
+        .contains("point.mid.p"));
+    assert!(s.decode(&[0.5; 3]).is_err());
+}
+
+#[test]
+fn encode_rejects_generators_outside_the_space() {
+    let s = Space::default();
+    let mut g = *s.base();
+    g.top.n = 12;
+    assert!(s.encode(&g).unwrap_err().to_string().contains("top.n"));
+    let mut g = *s.base();
+    g.top.model = GraphModel::Ba;
+    assert!(s.encode(&g).unwrap_err().to_string().contains("top.model"));
+    let mut g = *s.base();
+    g.top.p = f64::NAN;
+    assert!(s.encode(&g).is_err());
+}
+
+#[test]
+fn study_errors_name_the_field() {
+    let cases = [
+        (
+            study(r#"{"top.q": {"int": [1, 2]}}"#),
+            "unknown key `top.q`",
+        ),
+        (study(r#"{"top.n": {"int": [5, 2]}}"#), "space.top.n.int"),
+        (study(r#"{"top.n": {"real": [1, 2]}}"#), "space.top.n"),
+        (
+            study(r#"{"top.p": {"real": [0.1, 1.5]}}"#),
+            "space.top.p.real",
+        ),
+        (
+            study(r#"{"top.model": {"choice": ["ws", "xx"]}}"#),
+            "unknown key `xx`",
+        ),
+        (
+            study(r#"{"ops": {"simplex": ["conv3x3", "conv7x7"]}}"#),
+            "conv7x7",
+        ),
+        (
+            study(r#"{"ops": {"fixed": {"conv3x3": 0}}}"#),
+            "all weights are 0",
+        ),
+        (study(r#"{"top.n": {"between": [1, 2]}}"#), "space"),
+        (study("{}").replace("\"seed\": 3", "\"seed\": -3"), "seed"),
+        (
+            study("{}").replace("\"name\": \"t\",", "\"name\": \"t\", \"colour\": 1,"),
+            "unknown field `colour`",
+        ),
+        (
+            study("{}").replace("nago.study/1", "nago.study/0"),
+            "expected \"nago.study/1\"",
+        ),
+        (
+            study("{}").replace("\"min\": 1, \"max\": 8", "\"min\": 9, \"max\": 8"),
+            "budgets",
+        ),
+        (
+            study("{}").replace("fashion-mnist\"}", "mine\"}"),
+            "dataset.channels",
+        ),
+    ];
+    for (text, expect) in cases {
+        let err = Study::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains(expect), "expected `{expect}` in `{err}`");
+    }
+}
+
+#[test]
+fn study_round_trips_through_json() {
+    let s = Study::from_json(&study(
+        r#"{"top.model": {"choice": ["ws", "ba"]}, "param_limit": {"log": [1e4, 1e6]}}"#,
+    ))
+    .unwrap();
+    let text = serde_json::to_string_pretty(&s).unwrap();
+    let again = Study::from_json(&text).unwrap();
+    assert_eq!(s, again);
+    assert_eq!(s.dataset.shape().unwrap(), (1, 28, 28, 10));
+}
+
+#[test]
+fn flat_columns_are_fixed_whatever_the_space() {
+    let a = Generator::default().flat();
+    let b = extended()
+        .decode(&vec![0.3; extended().n_dims()])
+        .unwrap()
+        .flat();
+    let names = |v: &[(String, nago_space::FlatValue)]| {
+        v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&a), names(&b));
+    assert!(names(&a).contains(&"op_avgpool5x5".to_string()));
+}
+
+#[test]
+fn simplex_domain_forms() {
+    let mut o = BTreeMap::new();
+    o.insert(
+        "stage_ratios".to_string(),
+        Domain::Simplex(SimplexSpec::All("some".into())),
+    );
+    assert!(Space::from_overrides(&o).is_err());
+    o.insert(
+        "stage_ratios".to_string(),
+        Domain::Simplex(SimplexSpec::Labels(vec!["0".into()])),
+    );
+    assert!(Space::from_overrides(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("at least two"));
+}
