@@ -41,5 +41,20 @@ lint: fmt clippy
 test: $(TEST_DEPS) fmt clippy
 	$(BUILD_ENV) $(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
 
-bench-generate:
-	$(CARGO) run $(CARGO_FLAGS) -p nago-generator --example bench_generate
+# The networkx baseline runs in its own small environment (networkx only).
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/.stamp:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q networkx
+	touch $@
+
+bench-generate: $(BENCH_VENV)/.stamp
+	@$(CARGO) build -q $(CARGO_FLAGS) -p nago-generator --example bench_generate
+	@echo "== networkx baseline (Python, one core) =="
+	@taskset -c 0 $(BENCH_VENV)/bin/python bench/generate_networkx.py 3 | tee /tmp/nago-bench-nx.txt
+	@echo "== nago-generator (Rust, one core) =="
+	@taskset -c 0 target/release/examples/bench_generate 3 | tee /tmp/nago-bench-rs.txt | head -n -1
+	@nx=$$(awk '/^networkx:/{print $$2}' /tmp/nago-bench-nx.txt); \
+	 rs=$$(awk '/^generate:/{print $$2}' /tmp/nago-bench-rs.txt); \
+	 echo "speed-up over the networkx baseline: $$(awk -v a=$$rs -v b=$$nx 'BEGIN{printf "%.0f", a/b}')x"; \
+	 tail -n 1 /tmp/nago-bench-rs.txt

@@ -7,6 +7,10 @@ use nago_arch::InputShape;
 use nago_space::Space;
 use std::time::Instant;
 
+// The same allocator as the nago binaries: sampling builds many small vectors.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let space = Space::default();
     let input = InputShape {

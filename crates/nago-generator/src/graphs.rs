@@ -106,6 +106,27 @@ pub fn barabasi_albert(n: usize, m: usize, rng: &mut Rng) -> Graph {
 
 /// Whether the graph is connected (a graph of one node is).
 pub fn is_connected(g: &Graph) -> bool {
+    let n = g.node_count();
+    if n <= 64 {
+        // Graphs of the space have at most 64 nodes (`nago_space::MAX_NODES`): a bit-set
+        // flood fill, with no allocation, is what keeps sampling fast.
+        let mut adj = [0u64; 64];
+        for e in g.edge_indices() {
+            let (a, b) = g.edge_endpoints(e).expect("edge exists");
+            adj[a.index()] |= 1 << b.index();
+            adj[b.index()] |= 1 << a.index();
+        }
+        let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        let (mut seen, mut frontier) = (1u64, 1u64);
+        while frontier != 0 {
+            let v = frontier.trailing_zeros() as usize;
+            frontier &= frontier - 1;
+            let new = adj[v] & !seen;
+            seen |= new;
+            frontier |= new;
+        }
+        return seen == all;
+    }
     component_roots(g).iter().all(|&r| r == 0)
 }
 
