@@ -231,3 +231,18 @@ fn simplex_domain_forms() {
         .to_string()
         .contains("at least two"));
 }
+
+#[test]
+fn the_presets_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/presets");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            Study::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "quick, paper and smoke presets");
+}
