@@ -9,7 +9,7 @@ pub enum TrialState {
     Pending,
     /// A final result for the trial's budget exists (success or a failure that retrying
     /// would not change).
-    Done(TrialResult),
+    Done(Box<TrialResult>),
 }
 
 /// Reads a trial's `result.json` and decides. A result with status `killed` (a signal, not a
