@@ -19,7 +19,7 @@ pub fn trial_state(sd: &StudyDir, trial: &str, budget: f64) -> TrialState {
     let path = sd.trial_dir(trial).join("result.json");
     match read_json::<TrialResult>(&path, Some(RESULT_SCHEMA)) {
         Ok(r) if r.status != TrialStatus::Killed && (r.budget - budget).abs() < 1e-9 => {
-            TrialState::Done(r)
+            TrialState::Done(Box::new(r))
         }
         _ => TrialState::Pending,
     }
