@@ -14,8 +14,14 @@ PYTHON ?= python3
 # (e.g. the libtorch environment the trainer links against).
 TEST_DEPS :=
 BUILD_ENV :=
+# Test targets beyond `cargo test` (Python analysis, the Slurm cluster test); the fragments add theirs.
+EXTRA_TESTS :=
+# What `make search` needs besides the build (the dataset); the fragments add theirs.
+SEARCH_DEPS :=
 
-.PHONY: all build test lint fmt clippy bench bench-generate help
+
+.PHONY: bins
+.PHONY: all build test cargo-test lint fmt clippy bench bench-generate help search
 all: build
 
 help:
@@ -38,8 +44,22 @@ clippy: $(TEST_DEPS)
 
 lint: fmt clippy
 
-test: $(TEST_DEPS) fmt clippy
+test: $(TEST_DEPS) fmt clippy cargo-test $(EXTRA_TESTS)
+
+cargo-test: $(TEST_DEPS)
 	$(BUILD_ENV) $(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
+
+# The main job: a multi-objective NAGO search. Override any of these on the command line,
+# e.g. `make search PRESET=smoke RUN=runs/try PARALLEL=1 SEARCH_FLAGS='--set seed=7'`.
+PRESET ?= quick
+RUN ?= runs/$(PRESET)
+PARALLEL ?= 2
+SEARCH_FLAGS ?=
+bins: $(TEST_DEPS)
+	$(BUILD_ENV) $(CARGO) build $(CARGO_FLAGS) --workspace --bins
+
+search: bins $(SEARCH_DEPS)
+	target/release/nago-search --preset $(PRESET) --run $(RUN) --parallel $(PARALLEL) $(SEARCH_FLAGS)
 
 # The networkx baseline runs in its own small environment (networkx only).
 BENCH_VENV := bench/.venv
