@@ -11,6 +11,7 @@
 //! round twice.
 
 mod driver;
+pub mod rerun;
 mod status;
 
 pub use driver::{init_study, run_search, SearchOptions};

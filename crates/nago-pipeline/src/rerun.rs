@@ -1,0 +1,128 @@
+//! Re-executing a stored trial from its inputs and comparing with what it produced.
+
+use anyhow::{bail, Context, Result};
+use nago_store::{
+    atomic_write_json, read_json, RoundProposals, StudyDir, TrialResult, RESULT_SCHEMA,
+    ROUND_SCHEMA,
+};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The metrics that must agree between a stored result and its rerun (timings may not).
+pub const COMPARED_METRICS: [&str; 7] = [
+    "val_accuracy",
+    "val_error",
+    "test_accuracy",
+    "params",
+    "macs",
+    "memory_mb",
+    "epochs_done",
+];
+
+/// One difference between a stored trial and its rerun.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// What differs (`arch.json`, `status`, a metric name).
+    pub what: String,
+    /// The stored value.
+    pub stored: String,
+    /// The rerun's value.
+    pub rerun: String,
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("{}", to.display()))?;
+    for e in fs::read_dir(from).with_context(|| format!("{}", from.display()))? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            fs::copy(e.path(), &target).with_context(|| format!("{}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds a scratch study under `scratch` holding only `trial` (and, for a promotion, its
+/// parent's stored directory, whose checkpoint the trainer continues from) as index 0 of its
+/// round. Returns the scratch study.
+pub fn prepare_scratch(sd: &StudyDir, trial: &str, scratch: &Path) -> Result<StudyDir> {
+    let proposal = sd.proposal(trial)?;
+    if scratch.exists() {
+        bail!(
+            "{}: already exists; give an empty directory",
+            scratch.display()
+        );
+    }
+    let out = StudyDir::new(scratch);
+    fs::create_dir_all(out.trial_dir(trial))?;
+    fs::copy(sd.study_path(), out.study_path())
+        .with_context(|| format!("{}", sd.study_path().display()))?;
+    let src = sd.trial_dir(trial).join("proposal.json");
+    fs::copy(&src, out.trial_dir(trial).join("proposal.json"))
+        .with_context(|| format!("{}", src.display()))?;
+    if let Some(parent) = &proposal.parent {
+        copy_dir(&sd.trial_dir(parent), &out.trial_dir(parent))?;
+    }
+    let round = RoundProposals {
+        schema: ROUND_SCHEMA.into(),
+        round: proposal.round,
+        trials: vec![trial.to_string()],
+    };
+    atomic_write_json(&out.proposals_path(proposal.round), &round)?;
+    Ok(out)
+}
+
+fn show(v: Option<f64>) -> String {
+    v.map_or("absent".into(), |x| format!("{x}"))
+}
+
+/// Compares a stored trial with its rerun: arch.json byte for byte, the status and every
+/// metric of [`COMPARED_METRICS`] exactly.
+pub fn compare(stored: &Path, rerun: &Path) -> Result<Vec<Difference>> {
+    let mut diffs = Vec::new();
+    let a = fs::read(stored.join("arch.json"))
+        .with_context(|| format!("{}", stored.join("arch.json").display()))?;
+    let b = fs::read(rerun.join("arch.json"))
+        .with_context(|| format!("{}", rerun.join("arch.json").display()))?;
+    if a != b {
+        diffs.push(Difference {
+            what: "arch.json".into(),
+            stored: format!("{} bytes", a.len()),
+            rerun: format!("{} bytes", b.len()),
+        });
+    }
+    let ra: TrialResult = read_json(&stored.join("result.json"), Some(RESULT_SCHEMA))?;
+    let rb: TrialResult = read_json(&rerun.join("result.json"), Some(RESULT_SCHEMA))?;
+    if ra.status != rb.status {
+        diffs.push(Difference {
+            what: "status".into(),
+            stored: format!("{:?}", ra.status),
+            rerun: format!("{:?}", rb.status),
+        });
+    }
+    for m in COMPARED_METRICS {
+        let (x, y) = match m {
+            "epochs_done" => (ra.epochs_done, rb.epochs_done),
+            _ => (ra.metric(m), rb.metric(m)),
+        };
+        if x != y && !(x.is_some_and(f64::is_nan) && y.is_some_and(f64::is_nan)) {
+            diffs.push(Difference {
+                what: m.into(),
+                stored: show(x),
+                rerun: show(y),
+            });
+        }
+    }
+    Ok(diffs)
+}
+
+/// Where a rerun goes by default: `<run>/reruns/<trial>-<n>` with the first free n.
+pub fn default_scratch(sd: &StudyDir, trial: &str) -> PathBuf {
+    let base = sd.root().join("reruns");
+    (0..)
+        .map(|n| base.join(format!("{trial}-{n}")))
+        .find(|p| !p.exists())
+        .expect("a free name")
+}
