@@ -1,0 +1,66 @@
+# lib.sh — small helpers shared by submit.sh, trial.sbatch and update.sbatch (sourced, not run).
+# They read the study directory's plain files with sed/grep only, so the pipeline needs nothing
+# on the cluster beyond bash, coreutils, Slurm's client commands and the nago binaries.
+
+ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+# The round directory names under RUN/rounds, numerically sorted (e.g. 0001 0002).
+round_dirs() {  # round_dirs RUN
+  [ -d "$1/rounds" ] || return 0
+  ls -1 "$1/rounds" | grep -E '^[0-9]+$' | sort -n || true
+}
+
+# The latest round number (decimal, no padding), or nothing if there is no round yet.
+latest_round() {  # latest_round RUN
+  local d; d=$(round_dirs "$1" | tail -n 1)
+  [ -n "$d" ] && echo $((10#$d))
+  return 0
+}
+
+# The directory of round R (whatever its zero padding).
+round_dir() {  # round_dir RUN R
+  local d
+  for d in $(round_dirs "$1"); do
+    if [ $((10#$d)) -eq "$2" ]; then echo "$1/rounds/$d"; return 0; fi
+  done
+  return 1
+}
+
+# The trial ids of round R, one a line, in array-index order (line i+1 = index i).
+round_trials() {  # round_trials RUN R
+  local d; d=$(round_dir "$1" "$2") || return 1
+  tr -d ' \n\r\t' < "$d/proposals.json" |
+    sed -n 's/.*"trials":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | sed 's/^"//; s/"$//' | grep -v '^$' || true
+}
+
+# The status field of a trial's result.json (ok, diverged, …, killed), or nothing.
+trial_status() {  # trial_status RUN TRIAL
+  local f="$1/trials/$2/result.json"
+  [ -s "$f" ] || return 0
+  tr -d ' \n\r\t' < "$f" | grep -o '"status":"[a-z_]*"' | head -n 1 | sed 's/.*:"//; s/"$//' || true
+}
+
+# The array indices of round R that still need a task: no result.json, or status `killed`
+# (a signal is not a property of the architecture, so it is retried; nago-train resumes
+# from its checkpoint). Same rule as the local pipeline (nago-pipeline's trial_state).
+pending_indices() {  # pending_indices RUN R
+  local i=0 t s
+  while read -r t; do
+    s=$(trial_status "$1" "$t")
+    if [ -z "$s" ] || [ "$s" = killed ]; then echo "$i"; fi
+    i=$((i + 1))
+  done < <(round_trials "$1" "$2")
+}
+
+# Slurm bookkeeping of a study lives in RUN/logs: slurm-jobs.tsv (round, array job, update
+# job, time), slurm-state (one line: `running round R`, `done`, or `failed: why`).
+set_state() {  # set_state RUN TEXT
+  mkdir -p "$1/logs"
+  printf '%s\n' "$2" > "$1/logs/slurm-state.tmp.$$" && mv "$1/logs/slurm-state.tmp.$$" "$1/logs/slurm-state"
+}
+get_state() { cat "$1/logs/slurm-state" 2>/dev/null || true; }
+
+# True while Slurm still has the job queued or running.
+job_alive() {  # job_alive JOBID
+  [ -n "$1" ] && [ "$1" != - ] && squeue -h -j "$1" -o %T 2>/dev/null | grep -q .
+}
