@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# run-test.sh — the Slurm pipeline against a real Slurm cluster (single node, loopback).
+#
+#   1. starts slurmctld + slurmd + munge with slurm-ci.sh (installing them from Debian if missing);
+#      a cluster that slurm-ci.sh already runs is reused and left running;
+#   2. runs the smoke study (2 proposals a round, 4 evaluations: 2 rounds) locally, calling the
+#      stage binaries in a plain shell loop: propose, then generate + train each index, update;
+#   3. runs the same study through pipelines/slurm/submit.sh --wait: sbatch arrays, afterany
+#      update jobs, rounds chained by the update job. One task fails on purpose: for round 0,
+#      index 1, fault-launcher.sh (NAGO_TRAIN_LAUNCHER) sends the real nago-train SIGTERM after
+#      NAGO_TEST_FAULT_AFTER seconds, as scancel / a time limit / preemption would;
+#   4. checks: the chain finished 2 rounds; Slurm saw the faulted task FAILED and the others
+#      COMPLETED; the fault is recorded (result.json and trials.parquet status not ok) and did
+#      not stop the chain; trials.parquet has the local run's columns (names and types) and
+#      row count; the unfaulted round-0 trial has the same result in both runs;
+#   5. cancels its jobs and stops the daemons it started (also on failure or Ctrl-C).
+#
+# Needs root (packages, daemons), the stage binaries (`make bins`), python3 (a venv with
+# pyarrow is made in tests/slurm/.venv). Prints `N passed, M failed` last; rc 0 iff M = 0.
+# Environment: NAGO_BIN_DIR (default target/release), SLURM_TEST_WORK (default
+# tests/slurm/work), NAGO_TEST_FAULT_AFTER (s, default 2), SLURM_TEST_TIMEOUT (s, default 900).
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+BIN=$(cd "${NAGO_BIN_DIR:-$REPO/target/release}" 2>/dev/null && pwd || echo "${NAGO_BIN_DIR:-$REPO/target/release}")
+WORK=${SLURM_TEST_WORK:-$HERE/work}
+CI=$HERE/slurm-ci.sh
+PY=$HERE/.venv/bin/python
+TIMEOUT=${SLURM_TEST_TIMEOUT:-900}
+FAULT_ROUND=0 FAULT_INDEX=1
+export NAGO_TEST_FAULT_AFTER=${NAGO_TEST_FAULT_AFTER:-2}
+
+passed=0 failed=0 started_cluster=0
+results=()
+pass() { passed=$((passed + 1)); results+=("PASS  $1"); echo "PASS  $1"; }
+fail() { failed=$((failed + 1)); results+=("FAIL  $1"); echo "FAIL  $1"; }
+check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+say() { echo "== $*"; }
+
+summary() {
+  echo
+  echo "== Slurm pipeline test summary"
+  printf '%s\n' "${results[@]}"
+  if [ -n "${timings:-}" ]; then printf '%s\n' "$timings"; fi
+  echo "$passed passed, $failed failed"
+}
+
+cleanup() {
+  local rc=$?
+  # Cancel whatever this test submitted that is still queued (the job ids are in its run).
+  if [ -f "$WORK/slurm/logs/slurm-jobs.tsv" ] && command -v scancel >/dev/null; then
+    cut -f2,3 "$WORK/slurm/logs/slurm-jobs.tsv" | tr '\t' '\n' | grep -E '^[0-9]+$' |
+      xargs -r scancel 2>/dev/null || true
+  fi
+  if [ "$started_cluster" = 1 ]; then "$CI" stop || true; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- prerequisites ----------------------------------------------------------------------------
+missing=()
+for b in nago-propose nago-generate nago-train nago-update; do
+  [ -x "$BIN/$b" ] || missing+=("$b")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  fail "stage binaries present in $BIN (missing: ${missing[*]}; build them with \`make bins\`)"
+  summary; exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+  fail "running as root (the test installs and starts slurm and munge)"
+  summary; exit 1
+fi
+if [ ! -x "$PY" ] || ! "$PY" -c 'import pyarrow' 2>/dev/null; then
+  say "python venv with pyarrow in $HERE/.venv"
+  python3 -m venv "$HERE/.venv" && "$HERE/.venv/bin/pip" install -q pyarrow ||
+    { fail "python venv with pyarrow"; summary; exit 1; }
+fi
+rm -rf "$WORK"
+mkdir -p "$WORK"
+
+# --- 1. the cluster ---------------------------------------------------------------------------
+t0=$SECONDS
+if "$CI" running 2>/dev/null; then
+  say "reusing the cluster slurm-ci.sh already runs (it stays up)"
+else
+  say "starting the cluster"
+  started_cluster=1
+  if ! "$CI" start; then fail "cluster starts (node idle)"; summary; exit 1; fi
+fi
+t_cluster=$((SECONDS - t0))
+pass "cluster up: node $(sinfo -h -o '%n %t' | head -n 1) (${t_cluster} s)"
+
+# --- 2. the local reference run: the same binaries in a plain shell loop ------------------------
+say "local reference run (shell loop) in $WORK/local"
+t0=$SECONDS
+L=$WORK/local
+mkdir -p "$L"
+cp "$REPO/pipelines/presets/smoke.json" "$L/study.json"
+local_ok=1
+for _ in 1 2 3 4 5 6; do   # more than the 2 rounds expected: a runaway loop stops here
+  before=$(ls "$L/rounds" 2>/dev/null | wc -l)
+  "$BIN/nago-propose" --run "$L" || { local_ok=0; break; }
+  after=$(ls "$L/rounds" 2>/dev/null | wc -l)
+  [ "$after" -gt "$before" ] || break
+  r=$(ls "$L/rounds" | sort -n | tail -n 1)
+  q=$(tr -d ' \n\t' < "$L/rounds/$r/proposals.json" | sed -n 's/.*"trials":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | grep -c .)
+  for ((i = 0; i < q; i++)); do
+    "$BIN/nago-generate" --run "$L" --index "$i" --round $((10#$r)) >>"$WORK/local.log" 2>&1 &&
+      OMP_NUM_THREADS=1 "$BIN/nago-train" --run "$L" --index "$i" --round $((10#$r)) --threads 1 \
+        >>"$WORK/local.log" 2>&1 || echo "local: round $r index $i failed (see $WORK/local.log)"
+  done
+  "$BIN/nago-update" --run "$L" >>"$WORK/local.log" 2>&1 || { local_ok=0; break; }
+done
+t_local=$((SECONDS - t0))
+check "local run completes (propose/generate/train/update in a loop, ${t_local} s)" \
+  test "$local_ok" = 1 -a -s "$L/trials.parquet"
+local_rounds=$(ls "$L/rounds" 2>/dev/null | wc -l)
+check "local run: 2 rounds (found $local_rounds)" test "$local_rounds" = 2
+
+# --- 3. the same study through Slurm ---------------------------------------------------------------
+say "Slurm run in $WORK/slurm (fault: SIGTERM to round $FAULT_ROUND index $FAULT_INDEX after ${NAGO_TEST_FAULT_AFTER} s)"
+S=$WORK/slurm
+t0=$SECONDS
+NAGO_TRAIN_LAUNCHER=$HERE/fault-launcher.sh \
+  NAGO_TEST_FAULT_ROUND=$FAULT_ROUND NAGO_TEST_FAULT_INDEX=$FAULT_INDEX \
+  NAGO_TEST_FAULT_LOG=$WORK/fault.log \
+  "$REPO/pipelines/slurm/submit.sh" --run "$S" --preset smoke --bin-dir "$BIN" --cpus 1 \
+  --wait --timeout "$TIMEOUT"
+submit_rc=$?
+t_slurm=$((SECONDS - t0))
+check "submit.sh --wait: the chain ran to the end (rc $submit_rc, ${t_slurm} s)" test "$submit_rc" = 0
+check "slurm-state is 'done' (found '$(cat "$S/logs/slurm-state" 2>/dev/null)')" \
+  test "$(cat "$S/logs/slurm-state" 2>/dev/null)" = done
+slurm_rounds=$(ls "$S/rounds" 2>/dev/null | wc -l)
+check "Slurm run: 2 rounds, as the local run (found $slurm_rounds)" test "$slurm_rounds" = 2
+check "2 array jobs and 2 update jobs submitted (slurm-jobs.tsv)" \
+  test "$(grep -c . "$S/logs/slurm-jobs.tsv" 2>/dev/null)" = 2
+
+# What Slurm itself recorded for every task (MinJobAge=3600 keeps finished jobs visible).
+task_states() {  # task_states ARRAYJOB -> "index state" lines
+  scontrol -o show job "$1" 2>/dev/null |
+    sed -n 's/.*ArrayTaskId=\([0-9]*\) .*JobState=\([A-Z_]*\) .*/\1 \2/p' | sort -n
+}
+fault_trial=$(tr -d ' \n\t' < "$S/rounds/0000/proposals.json" 2>/dev/null |
+  sed -n 's/.*"trials":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | sed -n "$((FAULT_INDEX + 1))p" | tr -d '"')
+while IFS=$'\t' read -r r a u _; do
+  [ "$a" = - ] && { fail "round $r: an array job was submitted"; continue; }
+  states=$(task_states "$a" | tr '\n' ',' | sed 's/,$//')
+  if [ "$r" = "$FAULT_ROUND" ]; then
+    want="0 COMPLETED,1 FAILED"
+  else
+    want="0 COMPLETED,1 COMPLETED"
+  fi
+  check "round $r array job $a: Slurm task states [$states], expected [$want]" test "$states" = "$want"
+  ustate=$(scontrol -o show job "$u" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+  check "round $r update job $u ran after the array (afterany) and COMPLETED (found $ustate)" \
+    test "$ustate" = COMPLETED
+done < "$S/logs/slurm-jobs.tsv"
+
+check "the fault fired: the trainer of round $FAULT_ROUND index $FAULT_INDEX got SIGTERM ($(cat "$WORK/fault.log" 2>/dev/null | head -n 1))" \
+  test -s "$WORK/fault.log"
+fstatus=$(tr -d ' \n\t' < "$S/trials/$fault_trial/result.json" 2>/dev/null | grep -o '"status":"[a-z_]*"' | head -n 1 | cut -d'"' -f4)
+check "the faulted trial $fault_trial has result.json with status not ok (found '${fstatus:-none}')" \
+  test -n "$fstatus" -a "$fstatus" != ok
+
+# --- 4. the trial tables -------------------------------------------------------------------------
+say "comparing $L/trials.parquet with $S/trials.parquet"
+while IFS= read -r line; do
+  case "$line" in
+    PASS\ *) pass "${line#PASS }" ;;
+    FAIL\ *) fail "${line#FAIL }" ;;
+    *) echo "$line" ;;
+  esac
+done < <("$PY" "$HERE/compare_tables.py" "$L" "$S" "$fault_trial" 2>&1 || echo "FAIL compare_tables.py exited non-zero")
+
+# --- 5. stop what we started ------------------------------------------------------------------------
+if [ "$started_cluster" = 1 ]; then
+  "$CI" stop
+  started_cluster=0
+  check "the daemons this test started are stopped" bash -c "! '$CI' running"
+fi
+
+timings=$(printf 'timings: cluster start %s s, local smoke study %s s, Slurm smoke study %s s\n' \
+  "$t_cluster" "$t_local" "$t_slurm")
+summary
+[ "$failed" = 0 ]
