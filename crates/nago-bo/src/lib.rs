@@ -1,0 +1,1 @@
+//! Bayesian optimisation for nago.
