@@ -1,0 +1,220 @@
+//! `nago-train`: trains one architecture (arch.json) on a dataset, writes result.json,
+//! epochs.parquet and a checkpoint. See `nago-train --help`.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use nago_store::StudyDir;
+use nago_train::job::{self, JobSpec, TrainingOverrides};
+use nago_train::train::StopFlag;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Train a generated NAGO architecture with libtorch (CUDA when present, else CPU).
+///
+/// Two forms:
+///   nago-train --arch arch.json [--proposal proposal.json] [--study study.json] --out DIR
+///   nago-train --run runs/x --index N [--round R]      (a trial of a study, by array index)
+///
+/// Writes DIR/result.json, DIR/epochs.parquet, DIR/checkpoint.{safetensors,json}. Exit status:
+/// 0 trained (or already done), 2 training failed (diverged, out of memory, time limit,
+/// killed, crashed; written to result.json with the partial curve), 1 bad input (nothing
+/// written).
+#[derive(Parser, Debug)]
+#[command(name = "nago-train", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    /// A study directory: train the trial that task --index of the round evaluates.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["arch", "out"])]
+    run: Option<PathBuf>,
+    /// Index of the trial in the round's proposals (e.g. $SLURM_ARRAY_TASK_ID); with --run.
+    #[arg(long, requires = "run", conflicts_with = "trial")]
+    index: Option<usize>,
+    /// The round (default: the latest); with --run and --index.
+    #[arg(long, requires = "index")]
+    round: Option<u32>,
+    /// A trial id of the study (instead of --index); with --run.
+    #[arg(long, requires = "run")]
+    trial: Option<String>,
+    /// The architecture to train (arch.json from nago-generate).
+    #[arg(long, value_name = "FILE", required_unless_present = "run")]
+    arch: Option<PathBuf>,
+    /// proposal.json: budget, seed and parent (for promotions).
+    #[arg(long, value_name = "FILE")]
+    proposal: Option<PathBuf>,
+    /// study.json: dataset, training settings, schedule horizon (budgets.max), split seed.
+    #[arg(long, value_name = "FILE")]
+    study: Option<PathBuf>,
+    /// Output directory (created).
+    #[arg(long, value_name = "DIR", required_unless_present = "run")]
+    out: Option<PathBuf>,
+    /// Directory of the trial whose checkpoint to continue (default: the proposal's parent
+    /// beside the output directory).
+    #[arg(long, value_name = "DIR")]
+    resume_from: Option<PathBuf>,
+    /// Dataset kind: fashion-mnist, mnist, idx, cifar10, cifar100, parquet (default: the
+    /// study's, else fashion-mnist).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Dataset location (default: the study's dataset.path, else <data-root>/<dataset>).
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// Where the known datasets live.
+    #[arg(long, value_name = "DIR", env = "NAGO_DATA", default_value = "data")]
+    data_root: PathBuf,
+    /// Train to this many epochs (default: the proposal's budget).
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Trial seed (default: the proposal's, else the architecture's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Horizon of the cosine schedule in epochs (default: the study's budgets.max, else the
+    /// budget). Runs that continue each other must share it.
+    #[arg(long)]
+    schedule_epochs: Option<f64>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Images per step.
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Label smoothing ε.
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// Random-crop padding in pixels (0: no crop).
+    #[arg(long)]
+    crop_padding: Option<u32>,
+    /// Random horizontal flips: true or false.
+    #[arg(long)]
+    flip: Option<bool>,
+    /// Cutout square size in pixels (0: none).
+    #[arg(long)]
+    cutout: Option<u32>,
+    /// Train on only this many images of the training split (a cheap low fidelity).
+    #[arg(long)]
+    train_subset: Option<u32>,
+    /// Images held out of the training set for validation.
+    #[arg(long)]
+    validation: Option<u32>,
+    /// CPU threads for libtorch (default: libtorch's choice).
+    #[arg(long, env = "NAGO_TRAIN_THREADS")]
+    threads: Option<i32>,
+    /// Train on the CPU even when CUDA is available.
+    #[arg(long)]
+    cpu: bool,
+    /// bf16 autocast (CUDA only).
+    #[arg(long)]
+    bf16: bool,
+    /// Channels-last input layout (CUDA only).
+    #[arg(long)]
+    channels_last: bool,
+    /// Stop with status time_limit after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    time_limit: Option<f64>,
+    /// No progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
+    /// Retrain even if a valid result for this budget exists.
+    #[arg(long)]
+    force: bool,
+}
+
+fn main() {
+    match real_main() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("nago-train: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn real_main() -> Result<i32> {
+    let cli = Cli::parse();
+    let (arch, proposal, study, out, parent_dir) = if let Some(run) = &cli.run {
+        let sd = StudyDir::new(run);
+        let trial = match (&cli.trial, cli.index) {
+            (Some(t), _) => t.clone(),
+            (None, Some(i)) => sd.trial_for_index(cli.round, i)?,
+            (None, None) => bail!("--run needs --index N (or --trial ID)"),
+        };
+        let dir = sd.trial_dir(&trial);
+        let p = sd.proposal(&trial)?;
+        let parent = p.parent.as_ref().map(|par| sd.trial_dir(par));
+        (
+            dir.join("arch.json"),
+            Some(dir.join("proposal.json")),
+            Some(sd.study_path()),
+            dir,
+            cli.resume_from.clone().or(parent),
+        )
+    } else {
+        (
+            cli.arch.clone().context("--arch is required")?,
+            cli.proposal.clone(),
+            cli.study.clone(),
+            cli.out.clone().context("--out is required")?,
+            cli.resume_from.clone(),
+        )
+    };
+    let spec = JobSpec {
+        arch,
+        study,
+        proposal,
+        out,
+        parent_dir,
+        dataset: cli.dataset.clone(),
+        data_path: cli.data.clone(),
+        data_root: cli.data_root.clone(),
+        epochs: cli.epochs,
+        seed: cli.seed,
+        schedule_epochs: cli.schedule_epochs,
+        overrides: TrainingOverrides {
+            lr: cli.lr,
+            momentum: cli.momentum,
+            weight_decay: cli.weight_decay,
+            batch_size: cli.batch_size,
+            label_smoothing: cli.label_smoothing,
+            crop_padding: cli.crop_padding,
+            flip: cli.flip,
+            cutout: cli.cutout,
+            train_subset: cli.train_subset,
+            validation: cli.validation,
+        },
+        threads: cli.threads,
+        cpu: cli.cpu,
+        bf16: cli.bf16,
+        channels_last: cli.channels_last,
+        time_limit: cli.time_limit,
+        progress: !cli.no_progress && std::io::stderr().is_terminal(),
+        force: cli.force,
+    };
+    let stop = StopFlag::default();
+    stop.register_signals().context("installing the SIGTERM handler")?;
+    let report = job::run(&spec, &stop)?;
+    let r = &report.result;
+    if report.skipped {
+        eprintln!(
+            "nago-train: {}: already trained to {} epochs (result.json is valid; --force retrains)",
+            spec.out.display(),
+            r.budget
+        );
+    } else {
+        eprintln!(
+            "nago-train: {}: {:?} after {} epochs, val acc {}, test acc {}, {} params, {:.1} s{}",
+            r.trial,
+            r.status,
+            r.epochs_done.unwrap_or(0.0),
+            r.val_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
+            r.test_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
+            r.params.unwrap_or(0),
+            r.train_seconds.unwrap_or(0.0),
+            r.error.as_ref().map_or(String::new(), |e| format!(": {e}"))
+        );
+    }
+    Ok(report.exit_code())
+}

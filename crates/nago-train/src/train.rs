@@ -1,0 +1,662 @@
+//! The training loop: SGD with momentum and weight decay written as tensor arithmetic (so its
+//! state can be saved), a cosine schedule over a fixed horizon, augmentation on batched
+//! tensors, evaluation, checkpoints and explicit stop reasons.
+//!
+//! **Schedule.** The learning rate at training progress `t` (in epochs, fractional within an
+//! epoch: `epoch + step/steps_per_epoch`) is `lr · ½(1 + cos(π·t/T))`, where the horizon `T`
+//! is fixed by the study (its largest budget, `budgets.max`), not by the trial's budget. A
+//! trial trained to 4 epochs and later continued to 8 therefore follows the same curve as one
+//! trained to 8 in one go; with per-epoch data order and augmentation seeded from
+//! (trial seed, epoch), the continuation is exact on CPU.
+
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::data::{channel_stats, Dataset, Split};
+use crate::net::{count_params, Net};
+use crate::rng::SplitMix;
+use nago_arch::Arch;
+use nago_store::derive_seed;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// Everything that decides how a network is trained.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Train until this many epochs are done (the fidelity budget).
+    pub epochs: u32,
+    /// Horizon `T` of the cosine schedule, in epochs (the study's `budgets.max`).
+    pub schedule_epochs: f64,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// L2 weight decay (added to the gradient, as PyTorch's SGD does).
+    pub weight_decay: f64,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Label smoothing ε.
+    pub label_smoothing: f64,
+    /// Random-crop padding in pixels (0: none).
+    pub crop_padding: i64,
+    /// Random horizontal flips.
+    pub flip: bool,
+    /// Cutout square side in pixels (0: none).
+    pub cutout: i64,
+    /// Train on only this many images of the training split.
+    pub train_subset: Option<usize>,
+    /// Images held out of the training set for validation.
+    pub validation: usize,
+    /// Seed of the validation split and the training subset (the study seed, so every trial
+    /// of a study sees the same split).
+    pub split_seed: u64,
+    /// The trial's seed: initialisation, data order, augmentation, dropout.
+    pub seed: u64,
+    /// CPU threads for libtorch (None: libtorch's default).
+    pub threads: Option<i32>,
+    /// Where to train.
+    pub device: Device,
+    /// Stop with status `time_limit` after this many seconds of training.
+    pub time_limit: Option<f64>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Images per evaluation batch.
+    pub eval_batch: usize,
+    /// bf16 autocast on CUDA (ignored on CPU).
+    pub bf16: bool,
+    /// Channels-last memory format on CUDA (ignored on CPU).
+    pub channels_last: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1,
+            schedule_epochs: 1.0,
+            lr: 0.025,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            batch_size: 96,
+            label_smoothing: 0.0,
+            crop_padding: 4,
+            flip: true,
+            cutout: 0,
+            train_subset: None,
+            validation: 5000,
+            split_seed: 0,
+            seed: 0,
+            threads: None,
+            device: Device::Cpu,
+            time_limit: None,
+            progress: false,
+            eval_batch: 500,
+            bf16: false,
+            channels_last: false,
+        }
+    }
+}
+
+/// One row of `epochs.parquet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, 1-based.
+    pub epoch: u32,
+    /// Mean training loss over the epoch's steps (with label smoothing, as optimised).
+    pub train_loss: f64,
+    /// Training accuracy on the augmented batches, in [0, 1].
+    pub train_accuracy: f64,
+    /// Validation loss (cross-entropy, no smoothing).
+    pub val_loss: f64,
+    /// Validation accuracy in [0, 1].
+    pub val_accuracy: f64,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Seconds spent training (without evaluation).
+    pub train_seconds: f64,
+    /// Seconds spent evaluating.
+    pub eval_seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+}
+
+/// Why training stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// Loss became NaN or infinite.
+    Diverged(String),
+    /// Out of memory.
+    OutOfMemory(String),
+    /// The time limit was reached.
+    TimeLimit(String),
+    /// SIGTERM or SIGINT.
+    Killed(String),
+    /// Any other libtorch error.
+    Crashed(String),
+}
+
+/// Setup errors: the network or data do not fit, the checkpoint is not this network's.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The network's parameter count differs from arch.json's.
+    #[error("the built network has {built} parameters but arch.json's counts.params is {recorded}")]
+    ParamMismatch {
+        /// Built.
+        built: u64,
+        /// Recorded.
+        recorded: u64,
+    },
+    /// The dataset's images do not fit the architecture.
+    #[error("{0}")]
+    Shape(String),
+    /// A checkpoint problem.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    /// A libtorch error during setup.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// What a training run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every epoch's record, including those of the run this one continued.
+    pub epochs: Vec<EpochRecord>,
+    /// The epoch this run started from (0: fresh).
+    pub start_epoch: u32,
+    /// Set when training stopped early.
+    pub stop: Option<Stop>,
+    /// Test accuracy after the last epoch (only when trained to the budget).
+    pub test_accuracy: Option<f64>,
+    /// Test loss.
+    pub test_loss: Option<f64>,
+    /// Seconds of this run (training and evaluation).
+    pub seconds: f64,
+    /// Training images per second in this run.
+    pub images_per_second: Option<f64>,
+    /// Trainable parameters of the built network.
+    pub params: u64,
+    /// Images in the training subset, the validation split and the test set.
+    pub sizes: (usize, usize, usize),
+}
+
+/// Signals asking training to stop (set by SIGTERM/SIGINT handlers).
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(pub Arc<AtomicBool>);
+
+impl StopFlag {
+    /// Registers SIGTERM and SIGINT to set this flag.
+    pub fn register_signals(&self) -> std::io::Result<()> {
+        signal_hook::flag::register(signal_hook::consts::SIGTERM, self.0.clone())?;
+        signal_hook::flag::register(signal_hook::consts::SIGINT, self.0.clone())?;
+        Ok(())
+    }
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The learning rate at progress `t` epochs of a cosine schedule over `horizon` epochs.
+pub fn cosine_lr(lr: f64, t: f64, horizon: f64) -> f64 {
+    let x = (t / horizon).clamp(0.0, 1.0);
+    lr * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())
+}
+
+/// The data as the trainer uses it: training subset, validation split, test set, on device,
+/// with the normalisation computed from the training subset.
+#[derive(Debug)]
+pub struct Prepared {
+    train: Split,
+    val: Split,
+    test: Split,
+    mean: Tensor,
+    std: Tensor,
+}
+
+impl Prepared {
+    /// Splits off the validation images (a permutation from `split_seed`), takes the
+    /// training subset, moves everything to `device`.
+    pub fn new(ds: &Dataset, cfg: &TrainConfig) -> Result<Prepared, TrainError> {
+        let n = ds.train.len();
+        if cfg.validation >= n {
+            return Err(TrainError::Shape(format!(
+                "validation split of {} images leaves nothing of the {} training images",
+                cfg.validation, n
+            )));
+        }
+        let perm = SplitMix::new(derive_seed(cfg.split_seed, &["validation-split"])).permutation(n);
+        let (val_idx, rest) = perm.split_at(cfg.validation);
+        let take = cfg.train_subset.unwrap_or(rest.len()).min(rest.len());
+        let mut tr: Vec<i64> = rest[..take].to_vec();
+        tr.sort_unstable();
+        let mut va: Vec<i64> = val_idx.to_vec();
+        va.sort_unstable();
+        let train = ds.train.select(&Tensor::from_slice(&tr));
+        let val = ds.train.select(&Tensor::from_slice(&va));
+        let (m, s) = channel_stats(&train.images);
+        let c = m.len() as i64;
+        let to = |s: Split| Split {
+            images: s.images.to_device(cfg.device),
+            labels: s.labels.to_device(cfg.device),
+        };
+        Ok(Prepared {
+            train: to(train),
+            val: to(val),
+            test: to(Split {
+                images: ds.test.images.shallow_clone(),
+                labels: ds.test.labels.shallow_clone(),
+            }),
+            mean: Tensor::from_slice(&m)
+                .to_kind(Kind::Float)
+                .view([1, c, 1, 1])
+                .to_device(cfg.device),
+            std: Tensor::from_slice(&s)
+                .to_kind(Kind::Float)
+                .view([1, c, 1, 1])
+                .to_device(cfg.device),
+        })
+    }
+
+    fn normalise(&self, x: &Tensor) -> Tensor {
+        (x.to_kind(Kind::Float) / 255.0 - &self.mean) / &self.std
+    }
+}
+
+/// Random crop (zero padding `pad`), horizontal flip and cutout on a uint8 batch, drawn from
+/// libtorch's generator (seeded per epoch). Returns the normalised float batch.
+fn augment(p: &Prepared, x: &Tensor, cfg: &TrainConfig) -> Tensor {
+    let s = x.size();
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let dev = x.device();
+    let mut x = x.shallow_clone();
+    if cfg.crop_padding > 0 {
+        let pd = cfg.crop_padding;
+        let xp = x.constant_pad_nd([pd, pd, pd, pd]);
+        let dy = Tensor::randint(2 * pd + 1, [n, 1], (Kind::Int64, dev));
+        let dx = Tensor::randint(2 * pd + 1, [n, 1], (Kind::Int64, dev));
+        let rows = (Tensor::arange(h, (Kind::Int64, dev)).view([1, h]) + dy)
+            .view([n, 1, h, 1])
+            .expand([n, c, h, w + 2 * pd], false);
+        let xr = xp.gather(2, &rows, false);
+        let cols = (Tensor::arange(w, (Kind::Int64, dev)).view([1, w]) + dx)
+            .view([n, 1, 1, w])
+            .expand([n, c, h, w], false);
+        x = xr.gather(3, &cols, false);
+    }
+    if cfg.flip {
+        let m = Tensor::rand([n, 1, 1, 1], (Kind::Float, dev)).lt(0.5);
+        x = x.flip([3]).where_self(&m, &x);
+    }
+    let mut y = p.normalise(&x);
+    if cfg.cutout > 0 {
+        let cy = Tensor::randint(h, [n, 1, 1, 1], (Kind::Int64, dev));
+        let cx = Tensor::randint(w, [n, 1, 1, 1], (Kind::Int64, dev));
+        let half = cfg.cutout / 2;
+        let ys = Tensor::arange(h, (Kind::Int64, dev)).view([1, 1, h, 1]);
+        let xs = Tensor::arange(w, (Kind::Int64, dev)).view([1, 1, 1, w]);
+        let inside = (ys - &cy)
+            .abs()
+            .le(half)
+            .logical_and(&(xs - &cx).abs().le(half));
+        // Even sizes: the square spans [c - half, c + half) like the usual implementation.
+        let inside = if cfg.cutout % 2 == 0 {
+            let ys = Tensor::arange(h, (Kind::Int64, dev)).view([1, 1, h, 1]);
+            let xs = Tensor::arange(w, (Kind::Int64, dev)).view([1, 1, 1, w]);
+            let ry = (&ys - &cy).ge(-half).logical_and(&(&ys - &cy).lt(half));
+            let rx = (&xs - &cx).ge(-half).logical_and(&(&xs - &cx).lt(half));
+            let _ = inside;
+            ry.logical_and(&rx)
+        } else {
+            inside
+        };
+        y = y.masked_fill(&inside, 0.0);
+    }
+    y
+}
+
+/// Loss sum and correct count over a split, in evaluation mode.
+fn evaluate(net: &Net, p: &Prepared, split: &Split, batch: usize, cfg: &TrainConfig) -> (f64, f64) {
+    let _g = tch::no_grad_guard();
+    let n = split.len();
+    let mut loss = 0.0;
+    let mut correct = 0i64;
+    let mut i = 0;
+    while i < n {
+        let len = batch.min(n - i) as i64;
+        let x = split.images.narrow(0, i as i64, len).to_device(cfg.device);
+        let y = split.labels.narrow(0, i as i64, len).to_device(cfg.device);
+        let x = prepare_input(&p.normalise(&x), cfg);
+        let logits = forward(net, &x, false, cfg);
+        loss += logits
+            .cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
+            .double_value(&[]);
+        correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+        i += len as usize;
+    }
+    (loss / n as f64, correct as f64 / n as f64)
+}
+
+fn prepare_input(x: &Tensor, cfg: &TrainConfig) -> Tensor {
+    if cfg.channels_last && cfg.device.is_cuda() {
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        x.shallow_clone()
+    }
+}
+
+fn forward(net: &Net, x: &Tensor, train: bool, cfg: &TrainConfig) -> Tensor {
+    if cfg.bf16 && cfg.device.is_cuda() {
+        tch::autocast(true, || net.forward_t(x, train)).to_kind(Kind::Float)
+    } else {
+        net.forward_t(x, train)
+    }
+}
+
+/// SGD state: momentum buffers keyed by variable name.
+struct Sgd {
+    params: Vec<(String, Tensor)>,
+    momentum: BTreeMap<String, Tensor>,
+}
+
+impl Sgd {
+    fn new(vs: &nn::VarStore) -> Sgd {
+        let mut params: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let momentum = params
+            .iter()
+            .map(|(k, t)| (k.clone(), t.zeros_like()))
+            .collect();
+        Sgd { params, momentum }
+    }
+    fn zero_grad(&mut self) {
+        for (_, p) in &mut self.params {
+            p.zero_grad();
+        }
+    }
+    /// buf ← μ·buf + (g + λ·p); p ← p − lr·buf.
+    fn step(&mut self, lr: f64, mu: f64, wd: f64) {
+        let _g = tch::no_grad_guard();
+        for (k, p) in &mut self.params {
+            let g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            let d = if wd != 0.0 { g + &*p * wd } else { g };
+            let buf = self.momentum.get_mut(k).expect("a buffer per parameter");
+            let _ = buf.g_mul_scalar_(mu).g_add_(&d);
+            let _ = p.g_add_(&(&*buf * (-lr)));
+        }
+    }
+}
+
+fn classify(msg: String) -> Stop {
+    let l = msg.to_lowercase();
+    if l.contains("out of memory") || l.contains("can't allocate memory") || l.contains("cudaerrormemoryallocation") {
+        Stop::OutOfMemory(msg)
+    } else {
+        Stop::Crashed(msg)
+    }
+}
+
+/// Builds the network for `arch` on `cfg.device` (seeded from the trial seed) and checks
+/// its parameter count against arch.json's.
+pub fn build(arch: &Arch, cfg: &TrainConfig) -> Result<(nn::VarStore, Net), TrainError> {
+    tch::manual_seed(derive_seed(cfg.seed, &["init"]) as i64 & i64::MAX);
+    let vs = nn::VarStore::new(cfg.device);
+    let net = Net::new(&vs.root(), arch);
+    let built = count_params(&vs);
+    if built != arch.counts.params {
+        return Err(TrainError::ParamMismatch {
+            built,
+            recorded: arch.counts.params,
+        });
+    }
+    Ok((vs, net))
+}
+
+/// Checks that the dataset's images fit the architecture.
+pub fn check_shape(arch: &Arch, ds: &Dataset) -> Result<(), TrainError> {
+    let (c, h, w) = ds.image_shape();
+    let i = arch.input;
+    if (c, h, w) != (i.channels, i.height, i.width) || ds.classes > i.classes {
+        return Err(TrainError::Shape(format!(
+            "the dataset `{}` has {c}×{h}×{w} images and {} classes, but arch.json's input is {}×{}×{} with {} classes",
+            ds.name, ds.classes, i.channels, i.height, i.width, i.classes
+        )));
+    }
+    Ok(())
+}
+
+/// Trains `arch` on `ds` to `cfg.epochs`, continuing from the checkpoint in `resume_from`
+/// when given, writing a checkpoint into `out` after every epoch (when `out` is given).
+/// `on_epoch` sees every finished epoch's records (to write `epochs.parquet` as it grows).
+pub fn train(
+    arch: &Arch,
+    ds: &Dataset,
+    cfg: &TrainConfig,
+    resume_from: Option<&Path>,
+    out: Option<&Path>,
+    stop: &StopFlag,
+    on_epoch: &mut dyn FnMut(&[EpochRecord]),
+) -> Result<Outcome, TrainError> {
+    if let Some(t) = cfg.threads {
+        tch::set_num_threads(t);
+    }
+    check_shape(arch, ds)?;
+    let (mut vs, net) = build(arch, cfg)?;
+    let params = count_params(&vs);
+    let prep = Prepared::new(ds, cfg)?;
+    let mut sgd = Sgd::new(&vs);
+    let mut epochs: Vec<EpochRecord> = Vec::new();
+    let mut start = 0u32;
+    if let Some(dir) = resume_from {
+        let ck = checkpoint::load(dir)?;
+        let mp = checkpoint::meta_path(dir);
+        let bad = |m: String| {
+            TrainError::Checkpoint(checkpoint::CheckpointError::Io {
+                path: mp.clone(),
+                message: m,
+            })
+        };
+        if ck.meta.params != params || ck.meta.arch_seed != arch.seed {
+            return Err(bad(format!(
+                "the checkpoint is of another network (arch seed {}, {} parameters; this one: {}, {})",
+                ck.meta.arch_seed, ck.meta.params, arch.seed, params
+            )));
+        }
+        if ck.meta.schedule_epochs != cfg.schedule_epochs {
+            return Err(bad(format!(
+                "the checkpoint's schedule horizon is {} epochs, this run's {}: continuing would not follow one schedule",
+                ck.meta.schedule_epochs, cfg.schedule_epochs
+            )));
+        }
+        let _g = tch::no_grad_guard();
+        for (name, mut t) in vs.variables() {
+            let src = ck
+                .model
+                .get(&name)
+                .ok_or_else(|| bad(format!("variable `{name}` missing")))?;
+            t.f_copy_(&src.to_device(cfg.device))?;
+        }
+        for (name, buf) in sgd.momentum.iter_mut() {
+            let src = ck
+                .momentum
+                .get(name)
+                .ok_or_else(|| bad(format!("momentum buffer `{name}` missing")))?;
+            buf.f_copy_(&src.to_device(cfg.device))?;
+        }
+        start = ck.meta.epochs_done;
+        epochs = ck.meta.epochs;
+        epochs.truncate(start as usize);
+    }
+    let _ = &mut vs;
+    let n = prep.train.len();
+    let bs = cfg.batch_size.min(n);
+    // Drop the last partial batch (BatchNorm needs more than one image per channel).
+    let steps = (n / bs).max(1);
+    let begun = Instant::now();
+    let mut images_trained = 0usize;
+    let mut train_time = 0.0;
+    let mut stop_reason: Option<Stop> = None;
+    let bar = if cfg.progress {
+        let b = indicatif::ProgressBar::new(((cfg.epochs.saturating_sub(start)) as u64) * steps as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps, eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    'epochs: for epoch in start..cfg.epochs {
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
+        tch::manual_seed(derive_seed(cfg.seed, &["epoch", &epoch.to_string()]) as i64 & i64::MAX);
+        let order = SplitMix::new(derive_seed(cfg.seed, &["order", &epoch.to_string()])).permutation(n);
+        let order = Tensor::from_slice(&order).to_device(cfg.device);
+        let t0 = Instant::now();
+        let mut loss_sum = 0.0;
+        let mut correct = 0i64;
+        let mut seen = 0usize;
+        let mut lr = cfg.lr;
+        for step in 0..steps {
+            if stop.is_set() {
+                stop_reason = Some(Stop::Killed(format!(
+                    "stopped by a signal (SIGTERM/SIGINT) during epoch {} at step {step}/{steps}",
+                    epoch + 1
+                )));
+                break 'epochs;
+            }
+            if let Some(limit) = cfg.time_limit {
+                if begun.elapsed().as_secs_f64() > limit {
+                    stop_reason = Some(Stop::TimeLimit(format!(
+                        "time limit of {limit} s reached during epoch {} at step {step}/{steps}",
+                        epoch + 1
+                    )));
+                    break 'epochs;
+                }
+            }
+            lr = cosine_lr(
+                cfg.lr,
+                epoch as f64 + step as f64 / steps as f64,
+                cfg.schedule_epochs,
+            );
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let idx = order.narrow(0, (step * bs) as i64, bs as i64);
+                let x = prep.train.images.index_select(0, &idx);
+                let y = prep.train.labels.index_select(0, &idx);
+                let x = prepare_input(&augment(&prep, &x, cfg), cfg);
+                let logits = forward(&net, &x, true, cfg);
+                let loss = logits.cross_entropy_loss::<Tensor>(
+                    &y,
+                    None,
+                    tch::Reduction::Mean,
+                    -100,
+                    cfg.label_smoothing,
+                );
+                let lv = loss.double_value(&[]);
+                if !lv.is_finite() {
+                    return Err(lv);
+                }
+                sgd.zero_grad();
+                loss.backward();
+                sgd.step(lr, cfg.momentum, cfg.weight_decay);
+                let c = logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+                Ok((lv, c))
+            }));
+            match r {
+                Ok(Ok((lv, c))) => {
+                    loss_sum += lv;
+                    correct += c;
+                    seen += bs;
+                }
+                Ok(Err(lv)) => {
+                    stop_reason = Some(Stop::Diverged(format!(
+                        "training loss is {lv} at epoch {} step {step}/{steps} (lr {lr:.5})",
+                        epoch + 1
+                    )));
+                    break 'epochs;
+                }
+                Err(panic) => {
+                    let msg = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "libtorch panicked".into());
+                    stop_reason = Some(classify(msg));
+                    break 'epochs;
+                }
+            }
+            bar.inc(1);
+            if step % 10 == 0 {
+                bar.set_message(format!("loss {:.3} lr {:.4}", loss_sum / (step + 1) as f64, lr));
+            }
+        }
+        let tsec = t0.elapsed().as_secs_f64();
+        train_time += tsec;
+        images_trained += seen;
+        let t1 = Instant::now();
+        let (val_loss, val_acc) = evaluate(&net, &prep, &prep.val, cfg.eval_batch, cfg);
+        let rec = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_loss,
+            val_accuracy: val_acc,
+            lr,
+            train_seconds: tsec,
+            eval_seconds: t1.elapsed().as_secs_f64(),
+            images_per_second: seen as f64 / tsec.max(1e-9),
+        };
+        bar.println(format!(
+            "epoch {:>3}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | lr {:.5} | {:.0} img/s",
+            rec.epoch, rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy, rec.lr, rec.images_per_second
+        ));
+        epochs.push(rec);
+        on_epoch(&epochs);
+        if let Some(dir) = out {
+            let meta = CheckpointMeta {
+                schema: checkpoint::CHECKPOINT_SCHEMA.into(),
+                epochs_done: epoch + 1,
+                arch_seed: arch.seed,
+                params,
+                seed: cfg.seed,
+                schedule_epochs: cfg.schedule_epochs,
+                epochs: epochs.clone(),
+            };
+            let model: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+            checkpoint::save(dir, &meta, &model, &sgd.momentum)?;
+        }
+    }
+    bar.finish_and_clear();
+    let (test_loss, test_accuracy) = if stop_reason.is_none() {
+        let (l, a) = evaluate(&net, &prep, &prep.test, cfg.eval_batch, cfg);
+        (Some(l), Some(a))
+    } else {
+        (None, None)
+    };
+    Ok(Outcome {
+        epochs,
+        start_epoch: start,
+        stop: stop_reason,
+        test_accuracy,
+        test_loss,
+        seconds: begun.elapsed().as_secs_f64(),
+        images_per_second: (train_time > 0.0).then(|| images_trained as f64 / train_time),
+        params,
+        sizes: (n, prep.val.len(), prep.test.len()),
+    })
+}
+
+/// The directory's checkpoint, if any.
+pub fn checkpoint_in(dir: &Path) -> Option<PathBuf> {
+    checkpoint::exists(dir).then(|| dir.to_path_buf())
+}
