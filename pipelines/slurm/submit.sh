@@ -148,10 +148,46 @@ elif [ "$PRESET_GIVEN" = 1 ]; then
   echo "study $name: $RUN/study.json exists; --preset ignored (a study's definition does not change)" >&2
 fi
 
+# --- --wait: follow the chain until the study is done -------------------------------------------
+follow() {
+  t0=$SECONDS seen=$U
+  while :; do
+    st=$(get_state "$RUN")
+    case "$st" in
+      done) echo "study $name: done ($(round_dirs "$RUN" | wc -l) rounds, $((SECONDS - t0)) s waited)"; exit 0 ;;
+      failed*) echo "study $name: chain stopped: ${st#failed: } (see $LOGS)" >&2; exit 1 ;;
+    esac
+    line=$(tail -n 1 "$LOGS/slurm-jobs.tsv")
+    u=$(cut -f3 <<<"$line")
+    if [ "$u" != "$seen" ]; then
+      seen=$u
+      echo "study $name round $(cut -f1 <<<"$line"): array job $(cut -f2 <<<"$line"), update job $u"
+    elif ! job_alive "$u"; then
+      sleep 1   # it may have written its state just now
+      st=$(get_state "$RUN")
+      if [ "$st" != "running round $(cut -f1 <<<"$line")" ] || [ "$(tail -n 1 "$LOGS/slurm-jobs.tsv" | cut -f3)" != "$u" ]; then
+        continue
+      fi
+      echo "study $name: update job $u left the queue without finishing the round (cancelled or killed?); see $LOGS/update-r$(cut -f1 <<<"$line").out; rerun this command to resume" >&2
+      exit 1
+    fi
+    if [ "$WAIT_TIMEOUT" -gt 0 ] && (( SECONDS - t0 >= WAIT_TIMEOUT )); then
+      echo "study $name: still running after ${WAIT_TIMEOUT} s" >&2; exit 124
+    fi
+    sleep "${NAGO_WAIT_POLL:-2}"
+  done
+}
+
 # --- one chain per study ----------------------------------------------------------------------
-last_update=$(tail -n 1 "$LOGS/slurm-jobs.tsv" 2>/dev/null | cut -f3 || true)
+last=$(tail -n 1 "$LOGS/slurm-jobs.tsv" 2>/dev/null || true)
+last_round=$(cut -f1 <<<"$last") last_array=$(cut -f2 <<<"$last") last_update=$(cut -f3 <<<"$last")
 if [ "$DRY" = 0 ] && [ "$FORCE" = 0 ] && [ "${last_update:-}" != "${SLURM_JOB_ID:-none}" ] &&
   job_alive "${last_update:-}"; then
+  if [ "$WAIT" = 1 ]; then
+    echo "study $name: already running (update job $last_update); following it"
+    U=$last_update
+    follow
+  fi
   die "update job $last_update of this study is still queued; this study is already running (--force to submit anyway)"
 fi
 
@@ -208,7 +244,13 @@ if [ "$DRY" = 1 ]; then
 fi
 
 A=-
-if [ "${#pending[@]}" -gt 0 ]; then
+if [ "$FORCE" = 0 ] && [ "${last_round:-}" = "$R" ] && job_alive "${last_array:-}"; then
+  # The round's array from an earlier call is still queued or running (its update job was
+  # cancelled): do not train the same trials twice, follow that array instead.
+  A=$last_array pending=(running) array="(already queued)"
+  update_args+=(--dependency="afterany:$A")
+  echo "study $name round $R: array job $A is still queued; submitting only an update job after it"
+elif [ "${#pending[@]}" -gt 0 ]; then
   A=$(sbatch "${trial_args[@]}" "$HERE/trial.sbatch") || die "sbatch of the trial array failed"
   A=${A%%;*}
   update_args+=(--dependency="afterany:$A")
@@ -220,34 +262,13 @@ U=$(sbatch "${update_args[@]}" "$HERE/update.sbatch") || {
 U=${U%%;*}
 printf '%s\t%s\t%s\t%s\n' "$R" "$A" "$U" "$(ts)" >> "$LOGS/slurm-jobs.tsv"
 set_state "$RUN" "running round $R"
-echo "study $name round $R: array job $A (${#pending[@]} of $q trials, --array=$array), update job $U"
+if [ "${#pending[@]}" -eq 0 ]; then
+  echo "study $name round $R: all $q trials have a final result; update job $U"
+elif [ "$A" = "${last_array:-}" ]; then
+  echo "study $name round $R: array job $A (already queued), update job $U"
+else
+  echo "study $name round $R: array job $A (${#pending[@]} of $q trials, --array=$array), update job $U"
+fi
 
 [ "$WAIT" = 1 ] || exit 0
-
-# --- --wait: follow the chain until the study is done -------------------------------------------
-t0=$SECONDS seen=$U
-while :; do
-  st=$(get_state "$RUN")
-  case "$st" in
-    done) echo "study $name: done ($(round_dirs "$RUN" | wc -l) rounds, $((SECONDS - t0)) s waited)"; exit 0 ;;
-    failed*) echo "study $name: chain stopped: ${st#failed: } (see $LOGS)" >&2; exit 1 ;;
-  esac
-  line=$(tail -n 1 "$LOGS/slurm-jobs.tsv")
-  u=$(cut -f3 <<<"$line")
-  if [ "$u" != "$seen" ]; then
-    seen=$u
-    echo "study $name round $(cut -f1 <<<"$line"): array job $(cut -f2 <<<"$line"), update job $u"
-  elif ! job_alive "$u"; then
-    sleep 1   # it may have written its state just now
-    st=$(get_state "$RUN")
-    if [ "$st" != "running round $(cut -f1 <<<"$line")" ] || [ "$(tail -n 1 "$LOGS/slurm-jobs.tsv" | cut -f3)" != "$u" ]; then
-      continue
-    fi
-    echo "study $name: update job $u left the queue without finishing the round (cancelled or killed?); see $LOGS/update-r$(cut -f1 <<<"$line").out; rerun this command to resume" >&2
-    exit 1
-  fi
-  if [ "$WAIT_TIMEOUT" -gt 0 ] && (( SECONDS - t0 >= WAIT_TIMEOUT )); then
-    echo "study $name: still running after ${WAIT_TIMEOUT} s" >&2; exit 124
-  fi
-  sleep "${NAGO_WAIT_POLL:-2}"
-done
+follow
