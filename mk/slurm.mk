@@ -10,7 +10,7 @@
 .PHONY: test-slurm slurm-up slurm-down slurm-status
 EXTRA_TESTS += test-slurm
 
-test-slurm: bins
+test-slurm: bins data/fashion-mnist
 	tests/slurm/run-test.sh
 
 slurm-up:

@@ -64,3 +64,15 @@ get_state() { cat "$1/logs/slurm-state" 2>/dev/null || true; }
 job_alive() {  # job_alive JOBID
   [ -n "$1" ] && [ "$1" != - ] && squeue -h -j "$1" -o %T 2>/dev/null | grep -q .
 }
+
+# Seconds left before this job's time limit (squeue's %L: [days-][hours:]minutes:seconds), or
+# nothing when it has none or Slurm cannot say.
+job_seconds_left() {
+  local l d=0 h=0 m=0 s=0 a b c
+  l=$(squeue -h -j "${SLURM_JOB_ID:-none}" -o %L 2>/dev/null | head -n 1)
+  [[ "$l" =~ ^([0-9]+-)?[0-9:]+$ ]] || return 0
+  if [[ $l == *-* ]]; then d=${l%%-*}; l=${l#*-}; fi
+  IFS=: read -r a b c <<<"$l"
+  if [ -n "$c" ]; then h=$a m=$b s=$c; elif [ -n "$b" ]; then m=$a s=$b; else s=$a; fi
+  echo $((10#$d * 86400 + 10#$h * 3600 + 10#$m * 60 + 10#$s))
+}

@@ -31,11 +31,12 @@ Study:
 Resources of each trial task (unset = the cluster's default):
   --partition P         env NAGO_PARTITION
   --account A           env NAGO_ACCOUNT
-  --gpus N              GPUs per task, as --gres=gpu:N (env NAGO_GPUS; with N > 0 the trainer
-                        gets `--device cuda` unless NAGO_TRAIN_ARGS names a device)
+  --gpus N              GPUs per task, as --gres=gpu:N (env NAGO_GPUS); nago-train uses CUDA
+                        when the task has a GPU
   --cpus N              CPUs per task, also the trainer's threads (env NAGO_CPUS, default 1)
   --mem M               memory per task, e.g. 8G (env NAGO_MEM)
-  --time T              time limit per task, e.g. 04:00:00 (env NAGO_TIME)
+  --time T              time limit per task, e.g. 04:00:00 (env NAGO_TIME); the trainer stops
+                        itself NAGO_TIME_MARGIN s (default 120) before it (status time_limit)
   --max-parallel N      at most N tasks of a round at once (--array=...%N) (env NAGO_MAX_PARALLEL)
   --sbatch-arg ARG      extra sbatch argument for every job (repeat; env NAGO_SBATCH_ARGS,
                         space-separated), e.g. --sbatch-arg=--qos=long
@@ -59,6 +60,9 @@ Examples:
   pipelines/slurm/submit.sh --run runs/fm --preset quick --partition gpu --gpus 1 --cpus 8 \
       --mem 16G --time 02:00:00
   NAGO_PARTITION=cpu NAGO_CPUS=4 pipelines/slurm/submit.sh --run runs/smoke --preset smoke --wait
+
+Jobs run in the directory submit.sh was called from (sbatch's default), so relative paths (the
+default data root `data`, NAGO_DATA, dataset.path in study.json) resolve as for `make search`.
 
 Logs: DIR/logs/r<R>-<index>.out (one per task; appended across requeues), DIR/logs/update-r<R>.out,
 DIR/trials/<id>/{generate,train}.log (the stages' own output), DIR/logs/slurm-jobs.tsv (every
@@ -129,7 +133,8 @@ NAGO_SUBMIT=$HERE/submit.sh
 export NAGO_RUN NAGO_PRESET NAGO_BIN_DIR NAGO_PIPELINE_DIR NAGO_SUBMIT NAGO_CPUS NAGO_SBATCH_ARGS \
   NAGO_TRAIN_ARGS
 for v in NAGO_PARTITION NAGO_ACCOUNT NAGO_GPUS NAGO_MEM NAGO_TIME NAGO_MAX_PARALLEL \
-  NAGO_UPDATE_PARTITION NAGO_UPDATE_TIME NAGO_UPDATE_MEM NAGO_TRAIN_LAUNCHER NAGO_THREADS; do
+  NAGO_UPDATE_PARTITION NAGO_UPDATE_TIME NAGO_UPDATE_MEM NAGO_TRAIN_LAUNCHER NAGO_THREADS \
+  NAGO_TIME_MARGIN; do
   [ -n "${!v:-}" ] && export "${v?}"
 done
 RUN=$NAGO_RUN
@@ -221,7 +226,7 @@ array=${pending[*]}; array=${array// /,}
 [ "${#pending[@]}" = "$q" ] && array="0-$((q - 1))"
 [ -n "${NAGO_MAX_PARALLEL:-}" ] && array="$array%$NAGO_MAX_PARALLEL"
 trial_args=(--parsable --job-name="nago-$name-r$R" --array="$array"
-  --output="$LOGS/r$R-%a.out" --open-mode=append --requeue --chdir="$RUN"
+  --output="$LOGS/r$R-%a.out" --open-mode=append --requeue
   --ntasks=1 --cpus-per-task="$NAGO_CPUS" "${common[@]}")
 [ -n "${NAGO_PARTITION:-}" ] && trial_args+=(--partition="$NAGO_PARTITION")
 [ -n "${NAGO_GPUS:-}" ] && [ "$NAGO_GPUS" -gt 0 ] && trial_args+=(--gres="gpu:$NAGO_GPUS")
@@ -230,7 +235,7 @@ trial_args=(--parsable --job-name="nago-$name-r$R" --array="$array"
 
 upart=${NAGO_UPDATE_PARTITION:-${NAGO_PARTITION:-}}
 update_args=(--parsable --job-name="nago-$name-u$R" --output="$LOGS/update-r$R.out"
-  --open-mode=append --chdir="$RUN" --ntasks=1 --cpus-per-task=1 --kill-on-invalid-dep=yes
+  --open-mode=append --ntasks=1 --cpus-per-task=1 --kill-on-invalid-dep=yes
   "${common[@]}")
 [ -n "$upart" ] && update_args+=(--partition="$upart")
 [ -n "${NAGO_UPDATE_TIME:-}" ] && update_args+=(--time="$NAGO_UPDATE_TIME")

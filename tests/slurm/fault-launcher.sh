@@ -2,33 +2,49 @@
 # fault-launcher.sh — the Slurm test's NAGO_TRAIN_LAUNCHER: makes exactly one task fail, for real.
 #
 # trial.sbatch runs `$NAGO_TRAIN_LAUNCHER <path>/nago-train ARGS...`. This wrapper runs the real
-# nago-train unchanged for every task except the one whose round and array index are
-# NAGO_TEST_FAULT_ROUND / NAGO_TEST_FAULT_INDEX. That one gets SIGTERM NAGO_TEST_FAULT_AFTER
-# seconds after it started (default 2) — what scancel, a Slurm time limit or a preemption sends.
-# The trainer must then record status `killed` in result.json and exit non-zero, Slurm marks the
-# task FAILED, and the round's update job (afterany) must still run and chain the next round.
-# When it sends the signal it writes a line to NAGO_TEST_FAULT_LOG, so the test can tell a fault
-# that fired from one that came too late (training already finished).
+# nago-train unchanged (exec) for every task except the one whose round and array index are
+# NAGO_TEST_FAULT_ROUND / NAGO_TEST_FAULT_INDEX. That one fails, in the way NAGO_TEST_FAULT says:
+#
+#   time-limit (default)  the real nago-train gets `--time-limit 0` appended: it stops at its first
+#                         training step with status `time_limit` and exits 2, exactly as a trial
+#                         that runs out of its time does. Deterministic.
+#   sigterm               the real nago-train gets SIGTERM NAGO_TEST_FAULT_AFTER seconds (default
+#                         0.5) after it started — what scancel, Slurm's time limit or preemption
+#                         send — and records status `killed`. Timing-dependent: the trainer reacts
+#                         to the signal only during its training steps (for the smoke study a
+#                         fraction of a second before the long evaluation), so a late signal
+#                         lets it finish `ok`.
+#
+# Either way Slurm marks the task FAILED (non-zero exit), and the round's update job (afterany)
+# must still record it and chain the next round. The wrapper writes one line to
+# NAGO_TEST_FAULT_LOG when it injects the fault, so the test can tell that it did.
 set -u
 round=${NAGO_ROUND:-} index=${SLURM_ARRAY_TASK_ID:-}
 if [ "$round" != "${NAGO_TEST_FAULT_ROUND:-x}" ] || [ "$index" != "${NAGO_TEST_FAULT_INDEX:-x}" ]; then
   exec "$@"
 fi
-after=${NAGO_TEST_FAULT_AFTER:-2}
-"$@" &
-pid=$!
-(
-  sleep "$after"
-  if kill -0 "$pid" 2>/dev/null; then
-    # Log first: once the trainer exits, the wrapper ends this subshell.
-    echo "$(date -u +%FT%TZ) SIGTERM to nago-train (pid $pid) of round $round index $index after ${after} s" \
-      >> "${NAGO_TEST_FAULT_LOG:-/dev/null}"
-    kill -TERM "$pid"
-  fi
-) &
-killer=$!
-wait "$pid"
-rc=$?
-kill "$killer" 2>/dev/null
-wait "$killer" 2>/dev/null
-exit $rc
+note() { echo "$(date -u +%FT%TZ) round $round index $index: $*" >> "${NAGO_TEST_FAULT_LOG:-/dev/null}"; }
+
+case "${NAGO_TEST_FAULT:-time-limit}" in
+  time-limit)
+    note "nago-train run with --time-limit 0"
+    exec "$@" --time-limit 0 ;;
+  sigterm)
+    after=${NAGO_TEST_FAULT_AFTER:-0.5}
+    "$@" &
+    pid=$!
+    (
+      sleep "$after"
+      if kill -0 "$pid" 2>/dev/null; then
+        note "SIGTERM to nago-train (pid $pid) after ${after} s"   # before: the wrapper ends us
+        kill -TERM "$pid"
+      fi
+    ) &
+    killer=$!
+    wait "$pid"
+    rc=$?
+    kill "$killer" 2>/dev/null
+    wait "$killer" 2>/dev/null
+    exit $rc ;;
+  *) echo "fault-launcher.sh: unknown NAGO_TEST_FAULT '${NAGO_TEST_FAULT}'" >&2; exit 64 ;;
+esac
