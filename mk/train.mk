@@ -41,6 +41,8 @@ $(FMNIST_DIR)/.stamp: $(FMNIST_SUMS)
 .PHONY: data/fashion-mnist bench-train
 data/fashion-mnist: $(FMNIST_DIR)/.stamp
 SEARCH_DEPS += $(FMNIST_DIR)/.stamp
+# The trainer tests learn on a Fashion-MNIST subset.
+TEST_DEPS += $(FMNIST_DIR)/.stamp
 
 # nago-train against PyTorch eager: same torch, threads, batch size and data in memory, for
 # three generated architectures. Last line: `train: <ratio>x PyTorch eager` (geometric mean).

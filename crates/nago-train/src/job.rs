@@ -64,6 +64,8 @@ pub struct TrainingOverrides {
     pub train_subset: Option<u32>,
     /// Validation images.
     pub validation: Option<u32>,
+    /// Test images to report on (the first N; all when absent).
+    pub test_subset: Option<u32>,
 }
 
 /// Everything one call of `nago-train` needs.
@@ -106,6 +108,8 @@ pub struct JobSpec {
     pub time_limit: Option<f64>,
     /// Progress bar.
     pub progress: bool,
+    /// One line per epoch on stderr (when there is no progress bar).
+    pub log_epochs: bool,
     /// Retrain even if a valid result exists (and ignore this trial's own checkpoint).
     pub force: bool,
 }
@@ -132,6 +136,7 @@ impl JobSpec {
             channels_last: false,
             time_limit: None,
             progress: false,
+            log_epochs: false,
             force: false,
         }
     }
@@ -273,12 +278,14 @@ pub fn run(spec: &JobSpec, stop: &StopFlag) -> Result<JobReport, JobError> {
         cutout: o.cutout.unwrap_or(ts.cutout) as i64,
         train_subset: o.train_subset.or(ts.train_subset).map(|v| v as usize),
         validation: validation as usize,
+        test_subset: o.test_subset.map(|v| v as usize),
         split_seed: study.as_ref().map(|s| s.seed).unwrap_or(0),
         seed: derive_seed(seed, &["train"]),
         threads: spec.threads,
         device,
         time_limit: spec.time_limit,
         progress: spec.progress,
+        log_epochs: spec.log_epochs,
         eval_batch: 500,
         bf16: spec.bf16,
         channels_last: spec.channels_last,

@@ -100,6 +100,9 @@ struct Cli {
     /// Images held out of the training set for validation.
     #[arg(long)]
     validation: Option<u32>,
+    /// Report test accuracy on only the first N test images (quick checks; default all).
+    #[arg(long)]
+    test_subset: Option<u32>,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long, env = "NAGO_TRAIN_THREADS")]
     threads: Option<i32>,
@@ -184,6 +187,7 @@ fn real_main() -> Result<i32> {
             cutout: cli.cutout,
             train_subset: cli.train_subset,
             validation: cli.validation,
+            test_subset: cli.test_subset,
         },
         threads: cli.threads,
         cpu: cli.cpu,
@@ -191,6 +195,7 @@ fn real_main() -> Result<i32> {
         channels_last: cli.channels_last,
         time_limit: cli.time_limit,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
+        log_epochs: true,
         force: cli.force,
     };
     let stop = StopFlag::default();

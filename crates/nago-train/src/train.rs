@@ -51,6 +51,8 @@ pub struct TrainConfig {
     pub train_subset: Option<usize>,
     /// Images held out of the training set for validation.
     pub validation: usize,
+    /// Report test accuracy on only the first this many test images (cheap checks).
+    pub test_subset: Option<usize>,
     /// Seed of the validation split and the training subset (the study seed, so every trial
     /// of a study sees the same split).
     pub split_seed: u64,
@@ -64,6 +66,8 @@ pub struct TrainConfig {
     pub time_limit: Option<f64>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Without the bar: print one line per epoch on stderr.
+    pub log_epochs: bool,
     /// Images per evaluation batch.
     pub eval_batch: usize,
     /// bf16 autocast on CUDA (ignored on CPU).
@@ -87,12 +91,14 @@ impl Default for TrainConfig {
             cutout: 0,
             train_subset: None,
             validation: 5000,
+            test_subset: None,
             split_seed: 0,
             seed: 0,
             threads: None,
             device: Device::Cpu,
             time_limit: None,
             progress: false,
+            log_epochs: false,
             eval_batch: 500,
             bf16: false,
             channels_last: false,
@@ -245,10 +251,13 @@ impl Prepared {
         Ok(Prepared {
             train: to(train),
             val: to(val),
-            test: to(Split {
-                images: ds.test.images.shallow_clone(),
-                labels: ds.test.labels.shallow_clone(),
-            }),
+            test: {
+                let nt = cfg.test_subset.unwrap_or(ds.test.len()).min(ds.test.len()) as i64;
+                Split {
+                    images: ds.test.images.narrow(0, 0, nt),
+                    labels: ds.test.labels.narrow(0, 0, nt),
+                }
+            },
             mean: Tensor::from_slice(&m)
                 .to_kind(Kind::Float)
                 .view([1, c, 1, 1])
@@ -616,10 +625,15 @@ pub fn train(
             eval_seconds: t1.elapsed().as_secs_f64(),
             images_per_second: seen as f64 / tsec.max(1e-9),
         };
-        bar.println(format!(
+        let line = format!(
             "epoch {:>3}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | lr {:.5} | {:.0} img/s",
             rec.epoch, rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy, rec.lr, rec.images_per_second
-        ));
+        );
+        if cfg.progress {
+            bar.println(line);
+        } else if cfg.log_epochs {
+            eprintln!("{line}");
+        }
         epochs.push(rec);
         on_epoch(&epochs);
         if let Some(dir) = out {
