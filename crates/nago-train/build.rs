@@ -55,7 +55,14 @@ fn main() {
     let cuda = lib.join("libtorch_cuda.so");
     let site = lib.parent().and_then(|t| t.parent()).map(PathBuf::from);
     let deps_present = site
-        .map(|s| s.join("nvidia").join("cudnn").exists() || s.join("nvidia").join("cu13").join("lib").join("libcudnn.so.9").exists())
+        .map(|s| {
+            s.join("nvidia").join("cudnn").exists()
+                || s.join("nvidia")
+                    .join("cu13")
+                    .join("lib")
+                    .join("libcudnn.so.9")
+                    .exists()
+        })
         .unwrap_or(false);
     let forced = std::env::var("NAGO_TORCH_CUDA").ok();
     let want = match forced.as_deref() {

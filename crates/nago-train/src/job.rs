@@ -366,7 +366,15 @@ pub fn run(spec: &JobSpec, stop: &StopFlag) -> Result<JobReport, JobError> {
     if !outcome.epochs.is_empty() {
         write_epochs(&epochs_path, &outcome.epochs).map_err(JobError::Output)?;
     }
-    let result = make_result(&trial, budget, &arch, &cfg, &name, &outcome, resume.as_deref());
+    let result = make_result(
+        &trial,
+        budget,
+        &arch,
+        &cfg,
+        &name,
+        &outcome,
+        resume.as_deref(),
+    );
     nago_store::atomic_write_json(&result_path, &result)
         .map_err(|e| JobError::Output(e.to_string()))?;
     Ok(JobReport {

@@ -199,7 +199,8 @@ fn real_main() -> Result<i32> {
         force: cli.force,
     };
     let stop = StopFlag::default();
-    stop.register_signals().context("installing the SIGTERM handler")?;
+    stop.register_signals()
+        .context("installing the SIGTERM handler")?;
     let report = job::run(&spec, &stop)?;
     let r = &report.result;
     if report.skipped {

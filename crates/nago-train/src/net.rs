@@ -23,7 +23,13 @@ impl ConvBn {
             bias: false,
             ..Default::default()
         };
-        let conv = nn::conv(&p / "conv", cin as i64, cout as i64, [kh as i64, kw as i64], cfg);
+        let conv = nn::conv(
+            &p / "conv",
+            cin as i64,
+            cout as i64,
+            [kh as i64, kw as i64],
+            cfg,
+        );
         let bn = nn::batch_norm2d(&p / "bn", cout as i64, Default::default());
         ConvBn { relu, conv, bn }
     }
@@ -31,7 +37,11 @@ impl ConvBn {
         ConvBn::new(p, pr.in_ch, pr.out_ch, 1, 1, 1, true)
     }
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let x = if self.relu { x.relu() } else { x.shallow_clone() };
+        let x = if self.relu {
+            x.relu()
+        } else {
+            x.shallow_clone()
+        };
         self.bn.forward_t(&x.apply(&self.conv), train)
     }
 }
@@ -48,7 +58,10 @@ impl EdgeM {
         EdgeM {
             from: e.from.map(|f| f as usize),
             pool: e.pool as i64,
-            project: e.project.as_ref().map(|pr| ConvBn::projection(&p / "proj", pr)),
+            project: e
+                .project
+                .as_ref()
+                .map(|pr| ConvBn::projection(&p / "proj", pr)),
         }
     }
     fn forward(&self, input: &Tensor, nodes: &[Tensor], train: bool) -> Tensor {
@@ -57,7 +70,14 @@ impl EdgeM {
             Some(j) => &nodes[j],
         };
         let x = if self.pool > 1 {
-            src.avg_pool2d([self.pool, self.pool], [self.pool, self.pool], [0, 0], false, true, None)
+            src.avg_pool2d(
+                [self.pool, self.pool],
+                [self.pool, self.pool],
+                [0, 0],
+                false,
+                true,
+                None,
+            )
         } else {
             src.shallow_clone()
         };
@@ -76,7 +96,7 @@ enum Combine {
     /// One C-vector per input: softmax over i of ⟨GAP(xᵢ), vᵢ⟩/√C, per image.
     Attention(Tensor, f64),
     /// Channel concatenation, then a projection back to the node's width.
-    Concat(ConvBn),
+    Concat(Box<ConvBn>),
 }
 
 #[derive(Debug)]
@@ -103,10 +123,12 @@ impl MergeM {
                     p.zeros("attention", &[k, m.channels as i64]),
                     (m.channels as f64).sqrt(),
                 ),
-                MergeKind::Concat => Combine::Concat(ConvBn::projection(
+                MergeKind::Concat => Combine::Concat(Box::new(ConvBn::projection(
                     &p / "concat",
-                    m.project.as_ref().expect("checked: concat has a projection"),
-                )),
+                    m.project
+                        .as_ref()
+                        .expect("checked: concat has a projection"),
+                ))),
             }
         };
         MergeM { inputs, combine }
@@ -160,7 +182,7 @@ impl MergeM {
 
 #[derive(Debug)]
 enum OpM {
-    Conv(ConvBn),
+    Conv(Box<ConvBn>),
     Pool(i64),
 }
 
@@ -177,7 +199,15 @@ impl OpNodeM {
         let op = if o.op.is_pool() {
             OpM::Pool(kh as i64)
         } else {
-            OpM::Conv(ConvBn::new(&p / "op", ch, o.channels, kh, kw, 1, true))
+            OpM::Conv(Box::new(ConvBn::new(
+                &p / "op",
+                ch,
+                o.channels,
+                kh,
+                kw,
+                1,
+                true,
+            )))
         };
         OpNodeM { merge, op }
     }
@@ -187,11 +217,10 @@ fn mean_of(nodes: &[Tensor], outputs: &[usize]) -> Tensor {
     if outputs.len() == 1 {
         return nodes[outputs[0]].shallow_clone();
     }
-    let mut acc = nodes[outputs[0]].shallow_clone();
-    for &o in &outputs[1..] {
-        acc = acc + &nodes[o];
-    }
-    acc / outputs.len() as f64
+    let sum = outputs[1..]
+        .iter()
+        .fold(nodes[outputs[0]].shallow_clone(), |a, &o| a + &nodes[o]);
+    sum / outputs.len() as f64
 }
 
 #[derive(Debug)]
@@ -227,7 +256,15 @@ impl Net {
             .iter()
             .enumerate()
             .map(|(k, s): (usize, &StemConv)| {
-                ConvBn::new(p / "stem" / k, s.in_ch, s.out_ch, s.kernel, s.kernel, s.stride, s.relu)
+                ConvBn::new(
+                    p / "stem" / k,
+                    s.in_ch,
+                    s.out_ch,
+                    s.kernel,
+                    s.kernel,
+                    s.stride,
+                    s.relu,
+                )
             })
             .collect();
         let cells = arch
@@ -303,7 +340,9 @@ impl ModuleT for Net {
                     let m = o.merge.forward(&gin, &ops, train);
                     let y = match &o.op {
                         OpM::Conv(cb) => cb.forward(&m, train),
-                        OpM::Pool(k) => m.avg_pool2d([*k, *k], [1, 1], [*k / 2, *k / 2], false, false, None),
+                        OpM::Pool(k) => {
+                            m.avg_pool2d([*k, *k], [1, 1], [*k / 2, *k / 2], false, false, None)
+                        }
                     };
                     ops.push(y);
                 }

@@ -148,7 +148,9 @@ pub enum Stop {
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The network's parameter count differs from arch.json's.
-    #[error("the built network has {built} parameters but arch.json's counts.params is {recorded}")]
+    #[error(
+        "the built network has {built} parameters but arch.json's counts.params is {recorded}"
+    )]
     ParamMismatch {
         /// Built.
         built: u64,
@@ -342,7 +344,11 @@ fn evaluate(net: &Net, p: &Prepared, split: &Split, batch: usize, cfg: &TrainCon
         loss += logits
             .cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
             .double_value(&[]);
-        correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+        correct += logits
+            .argmax(1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
         i += len as usize;
     }
     (loss / n as f64, correct as f64 / n as f64)
@@ -407,7 +413,10 @@ impl Sgd {
 
 fn classify(msg: String) -> Stop {
     let l = msg.to_lowercase();
-    if l.contains("out of memory") || l.contains("can't allocate memory") || l.contains("cudaerrormemoryallocation") {
+    if l.contains("out of memory")
+        || l.contains("can't allocate memory")
+        || l.contains("cudaerrormemoryallocation")
+    {
         Stop::OutOfMemory(msg)
     } else {
         Stop::Crashed(msg)
@@ -515,7 +524,8 @@ pub fn train(
     let mut train_time = 0.0;
     let mut stop_reason: Option<Stop> = None;
     let bar = if cfg.progress {
-        let b = indicatif::ProgressBar::new(((cfg.epochs.saturating_sub(start)) as u64) * steps as u64);
+        let b =
+            indicatif::ProgressBar::new(((cfg.epochs.saturating_sub(start)) as u64) * steps as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps, eta {eta} {msg}",
@@ -529,7 +539,8 @@ pub fn train(
     'epochs: for epoch in start..cfg.epochs {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
         tch::manual_seed(derive_seed(cfg.seed, &["epoch", &epoch.to_string()]) as i64 & i64::MAX);
-        let order = SplitMix::new(derive_seed(cfg.seed, &["order", &epoch.to_string()])).permutation(n);
+        let order =
+            SplitMix::new(derive_seed(cfg.seed, &["order", &epoch.to_string()])).permutation(n);
         let order = Tensor::from_slice(&order).to_device(cfg.device);
         let t0 = Instant::now();
         let mut loss_sum = 0.0;
@@ -578,7 +589,11 @@ pub fn train(
                 sgd.zero_grad();
                 loss.backward();
                 sgd.step(lr, cfg.momentum, cfg.weight_decay);
-                let c = logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+                let c = logits
+                    .argmax(1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]);
                 Ok((lv, c))
             }));
             match r {
@@ -606,7 +621,11 @@ pub fn train(
             }
             bar.inc(1);
             if step % 10 == 0 {
-                bar.set_message(format!("loss {:.3} lr {:.4}", loss_sum / (step + 1) as f64, lr));
+                bar.set_message(format!(
+                    "loss {:.3} lr {:.4}",
+                    loss_sum / (step + 1) as f64,
+                    lr
+                ));
             }
         }
         let tsec = t0.elapsed().as_secs_f64();

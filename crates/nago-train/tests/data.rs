@@ -31,8 +31,18 @@ fn idx_plain_and_gzipped() {
     std::fs::create_dir_all(&d2).unwrap();
     for (p, n) in [("train", 4u32), ("t10k", 2)] {
         let px: Vec<u8> = (0..n * 5 * 6 * 3).map(|i| (i % 251) as u8).collect();
-        common::write_idx(&d2.join(format!("{p}-images-idx3-ubyte")), &[n, 5, 6, 3], &px, false);
-        common::write_idx(&d2.join(format!("{p}-labels-idx1-ubyte")), &[n], &vec![1u8; n as usize], true);
+        common::write_idx(
+            &d2.join(format!("{p}-images-idx3-ubyte")),
+            &[n, 5, 6, 3],
+            &px,
+            false,
+        );
+        common::write_idx(
+            &d2.join(format!("{p}-labels-idx1-ubyte")),
+            &[n],
+            &vec![1u8; n as usize],
+            true,
+        );
     }
     let ds = Dataset::load("idx", &d2).unwrap();
     assert_eq!(ds.image_shape(), (3, 5, 6));
@@ -58,7 +68,11 @@ fn cifar10_and_cifar100_binary() {
     let d = tmp.path().join("cifar-10-batches-bin");
     std::fs::create_dir_all(&d).unwrap();
     for k in 1..=5 {
-        std::fs::write(d.join(format!("data_batch_{k}.bin")), cifar_records(4, false)).unwrap();
+        std::fs::write(
+            d.join(format!("data_batch_{k}.bin")),
+            cifar_records(4, false),
+        )
+        .unwrap();
     }
     std::fs::write(d.join("test_batch.bin"), cifar_records(3, false)).unwrap();
     let ds = Dataset::load("cifar10", tmp.path()).unwrap();
@@ -70,7 +84,9 @@ fn cifar10_and_cifar100_binary() {
     assert_eq!(ds.train.labels.int64_value(&[3]), 3);
     // A truncated file names itself.
     std::fs::write(d.join("test_batch.bin"), &cifar_records(3, false)[..5000]).unwrap();
-    let e = Dataset::load("cifar10", tmp.path()).unwrap_err().to_string();
+    let e = Dataset::load("cifar10", tmp.path())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("test_batch.bin") && e.contains("records"), "{e}");
 
     let d = tmp.path().join("c100");
@@ -87,7 +103,8 @@ fn cifar10_and_cifar100_binary() {
 fn png(w: u32, h: u32, rgb: bool, v: u8) -> Vec<u8> {
     let mut buf = Cursor::new(Vec::new());
     if rgb {
-        let im = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([v, (x * 10) as u8, (y * 10) as u8]));
+        let im =
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([v, (x * 10) as u8, (y * 10) as u8]));
         im.write_to(&mut buf, image::ImageFormat::Png).unwrap();
     } else {
         let im = image::GrayImage::from_fn(w, h, |x, _| image::Luma([v.wrapping_add(x as u8)]));
@@ -106,7 +123,9 @@ fn jpeg(w: u32, h: u32) -> Vec<u8> {
 fn write_table(path: &Path, images: Vec<Vec<u8>>, labels: Vec<i64>) {
     let n = images.len();
     let bytes: ArrayRef = Arc::new(BinaryArray::from_iter_values(images.iter()));
-    let paths: ArrayRef = Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{i}.png"))));
+    let paths: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|i| format!("{i}.png")),
+    ));
     let image = StructArray::from(vec![
         (Arc::new(Field::new("bytes", DataType::Binary, true)), bytes),
         (Arc::new(Field::new("path", DataType::Utf8, true)), paths),
@@ -137,7 +156,11 @@ fn parquet_image_tables() {
         (0..3).map(|i| png(8, 6, false, i)).collect(),
         vec![2, 2, 3],
     );
-    write_table(&d.join("test-00000-of-00001.parquet"), vec![png(8, 6, false, 7)], vec![1]);
+    write_table(
+        &d.join("test-00000-of-00001.parquet"),
+        vec![png(8, 6, false, 7)],
+        vec![1],
+    );
     let ds = Dataset::load("parquet", &tmp.path().join("hf")).unwrap();
     assert_eq!(ds.train.images.size(), vec![8, 1, 6, 8]);
     assert_eq!(ds.classes, 4);
@@ -145,7 +168,11 @@ fn parquet_image_tables() {
     // RGB JPEG and PNG.
     let d = tmp.path().join("rgb");
     std::fs::create_dir_all(&d).unwrap();
-    write_table(&d.join("train.parquet"), vec![png(4, 4, true, 9), jpeg(4, 4)], vec![0, 1]);
+    write_table(
+        &d.join("train.parquet"),
+        vec![png(4, 4, true, 9), jpeg(4, 4)],
+        vec![0, 1],
+    );
     write_table(&d.join("test.parquet"), vec![png(4, 4, true, 1)], vec![1]);
     let ds = Dataset::load("parquet", &d).unwrap();
     assert_eq!(ds.image_shape(), (3, 4, 4));
@@ -154,14 +181,22 @@ fn parquet_image_tables() {
     // Mixed sizes are an error naming the row.
     let d = tmp.path().join("mixed");
     std::fs::create_dir_all(&d).unwrap();
-    write_table(&d.join("train.parquet"), vec![png(4, 4, true, 9), png(5, 4, true, 9)], vec![0, 1]);
+    write_table(
+        &d.join("train.parquet"),
+        vec![png(4, 4, true, 9), png(5, 4, true, 9)],
+        vec![0, 1],
+    );
     write_table(&d.join("test.parquet"), vec![png(4, 4, true, 1)], vec![1]);
     let e = Dataset::load("parquet", &d).unwrap_err().to_string();
     assert!(e.contains("train.parquet") && e.contains("row 1"), "{e}");
     // Garbage bytes.
     let d = tmp.path().join("garbage");
     std::fs::create_dir_all(&d).unwrap();
-    write_table(&d.join("train.parquet"), vec![b"not an image".to_vec()], vec![0]);
+    write_table(
+        &d.join("train.parquet"),
+        vec![b"not an image".to_vec()],
+        vec![0],
+    );
     write_table(&d.join("test.parquet"), vec![png(4, 4, true, 1)], vec![0]);
     let e = Dataset::load("parquet", &d).unwrap_err().to_string();
     assert!(e.contains("decode"), "{e}");
@@ -170,7 +205,9 @@ fn parquet_image_tables() {
 #[test]
 fn unknown_and_missing_datasets() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = Dataset::load("imagenet", tmp.path()).unwrap_err().to_string();
+    let e = Dataset::load("imagenet", tmp.path())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown dataset kind `imagenet`"), "{e}");
     let e = Dataset::load("idx", tmp.path()).unwrap_err().to_string();
     assert!(e.contains("train-images-idx3-ubyte"), "{e}");

@@ -15,9 +15,24 @@ use tch::{Device, Kind, Tensor};
 fn parameter_count_equals_arch_json_for_many_architectures() {
     tch::set_num_threads(1);
     let shapes = [
-        InputShape { channels: 1, height: 28, width: 28, classes: 10 },
-        InputShape { channels: 3, height: 32, width: 32, classes: 100 },
-        InputShape { channels: 3, height: 80, width: 72, classes: 7 },
+        InputShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+            classes: 10,
+        },
+        InputShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: 100,
+        },
+        InputShape {
+            channels: 3,
+            height: 80,
+            width: 72,
+            classes: 7,
+        },
     ];
     let mut r = SplitMix::new(2024);
     let mut merges = BTreeSet::new();
@@ -55,7 +70,12 @@ fn parameter_count_equals_arch_json_for_many_architectures() {
         // Every tenth: a forward pass runs and gives one logit per class.
         if i % 10 == 0 {
             let x = Tensor::randn(
-                [2, shape.channels as i64, shape.height as i64, shape.width as i64],
+                [
+                    2,
+                    shape.channels as i64,
+                    shape.height as i64,
+                    shape.width as i64,
+                ],
                 (Kind::Float, Device::Cpu),
             );
             let y = tch::no_grad(|| net.forward_t(&x, false));
@@ -84,7 +104,12 @@ fn parameter_count_equals_arch_json_for_many_architectures() {
 #[test]
 fn paper_generator_at_paper_size_matches() {
     let g = nago_space::Generator::default();
-    let shape = InputShape { channels: 3, height: 32, width: 32, classes: 10 };
+    let shape = InputShape {
+        channels: 3,
+        height: 32,
+        width: 32,
+        classes: 10,
+    };
     let arch = nago_generator::sample(&g, 1, shape).unwrap();
     let vs = VarStore::new(Device::Cpu);
     let _net = Net::new(&vs.root(), &arch);

@@ -98,14 +98,20 @@ fn same_seed_same_metrics_and_resume_equals_one_run() {
         s
     };
     // Two epochs in one go, twice: identical.
-    let a = job::run(&base("a", 2), &StopFlag::default()).unwrap().result;
-    let b = job::run(&base("b", 2), &StopFlag::default()).unwrap().result;
+    let a = job::run(&base("a", 2), &StopFlag::default())
+        .unwrap()
+        .result;
+    let b = job::run(&base("b", 2), &StopFlag::default())
+        .unwrap()
+        .result;
     assert_eq!(a.status, TrialStatus::Ok);
     assert_eq!(a.val_accuracy, b.val_accuracy);
     assert_eq!(a.test_accuracy, b.test_accuracy);
     assert_eq!(a.extra["val_loss"], b.extra["val_loss"]);
     // One epoch, then a promotion to two that continues the parent's checkpoint.
-    let p1 = job::run(&base("p1", 1), &StopFlag::default()).unwrap().result;
+    let p1 = job::run(&base("p1", 1), &StopFlag::default())
+        .unwrap()
+        .result;
     assert_eq!(p1.epochs_done, Some(1.0));
     let mut s2 = base("p2", 2);
     s2.parent_dir = Some(tmp.path().join("p1"));
@@ -125,7 +131,10 @@ fn same_seed_same_metrics_and_resume_equals_one_run() {
     assert_eq!(c.epochs_done, Some(2.0));
     // The one-go runs used the architecture's seed (4) too.
     assert_eq!(a.extra["seed"], c.extra["seed"]);
-    assert_eq!(a.val_accuracy, c.val_accuracy, "resume-then-continue vs one run");
+    assert_eq!(
+        a.val_accuracy, c.val_accuracy,
+        "resume-then-continue vs one run"
+    );
     assert_eq!(a.test_accuracy, c.test_accuracy);
     assert_eq!(a.extra["val_loss"], c.extra["val_loss"]);
 }
@@ -145,7 +154,10 @@ fn failures_are_results() {
     assert_eq!(r.exit_code(), 2);
     assert!(r.result.val_accuracy.is_none() && r.result.val_error.is_none());
     assert!(r.result.error.as_deref().unwrap().contains("loss"));
-    assert_eq!(read_result(&tmp.path().join("div")).status, TrialStatus::Diverged);
+    assert_eq!(
+        read_result(&tmp.path().join("div")).status,
+        TrialStatus::Diverged
+    );
     // Time limit after the first epoch: partial curve kept.
     let mut s = spec(&arch, &tmp.path().join("time"), &data, "idx");
     s.epochs = Some(50);
@@ -202,7 +214,12 @@ fn bad_inputs_give_clear_errors_and_write_nothing() {
     // Mismatched image size: a CIFAR-shaped architecture on 28×28 data.
     let cifar = common::small_arch(
         6,
-        nago_arch::InputShape { channels: 3, height: 32, width: 32, classes: 10 },
+        nago_arch::InputShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: 10,
+        },
     );
     let cp = tmp.path().join("cifar-arch.json");
     std::fs::write(&cp, cifar.to_json()).unwrap();
@@ -212,10 +229,18 @@ fn bad_inputs_give_clear_errors_and_write_nothing() {
     assert!(e.contains("1×28×28") && e.contains("3×32×32"), "{e}");
     assert!(!tmp.path().join("o2").exists());
     // Missing dataset.
-    let mut s = spec(&arch, &tmp.path().join("o3"), &tmp.path().join("nowhere"), "fashion-mnist");
+    let mut s = spec(
+        &arch,
+        &tmp.path().join("o3"),
+        &tmp.path().join("nowhere"),
+        "fashion-mnist",
+    );
     s.epochs = Some(1);
     let e = err_text(job::run(&s, &StopFlag::default()).unwrap_err());
-    assert!(e.contains("nowhere") && e.contains("make data/fashion-mnist"), "{e}");
+    assert!(
+        e.contains("nowhere") && e.contains("make data/fashion-mnist"),
+        "{e}"
+    );
     // Truncated IDX.
     let trunc = tmp.path().join("trunc");
     common::write_synthetic_idx(&trunc, 50, 20, 10);
@@ -225,7 +250,10 @@ fn bad_inputs_give_clear_errors_and_write_nothing() {
     let mut s = spec(&arch, &tmp.path().join("o4"), &trunc, "idx");
     s.epochs = Some(1);
     let e = err_text(job::run(&s, &StopFlag::default()).unwrap_err());
-    assert!(e.contains("t10k-labels-idx1-ubyte") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte") && e.contains("truncated"),
+        "{e}"
+    );
     // No budget at all.
     let s = spec(&arch, &tmp.path().join("o5"), &data, "idx");
     let e = err_text(job::run(&s, &StopFlag::default()).unwrap_err());

@@ -101,19 +101,32 @@ fn split(dir: &Path, prefix: &str) -> Result<(Split, i64), DataError> {
         _ => {
             return Err(DataError::format(
                 &ip,
-                format!("expected dimensions [N, H, W] or [N, H, W, C], found {:?}", im.dims),
+                format!(
+                    "expected dimensions [N, H, W] or [N, H, W, C], found {:?}",
+                    im.dims
+                ),
             ))
         }
     };
     if lb.dims.len() != 1 || lb.dims[0] != n {
         return Err(DataError::format(
             &lp,
-            format!("expected {n} labels (one per image of {}), found dimensions {:?}", ip.display(), lb.dims),
+            format!(
+                "expected {n} labels (one per image of {}), found dimensions {:?}",
+                ip.display(),
+                lb.dims
+            ),
         ));
     }
     let labels: Vec<i64> = lb.data.iter().map(|&l| l as i64).collect();
     let max = labels.iter().copied().max().unwrap_or(0);
-    let mut s = Split::from_raw(&im.data, &labels, if chw_last { 1 } else { c }, h, if chw_last { w * c } else { w });
+    let mut s = Split::from_raw(
+        &im.data,
+        &labels,
+        if chw_last { 1 } else { c },
+        h,
+        if chw_last { w * c } else { w },
+    );
     if chw_last {
         s.images = s
             .images

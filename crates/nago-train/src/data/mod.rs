@@ -120,7 +120,11 @@ impl Dataset {
         if a[1..] != b[1..] {
             return Err(DataError::format(
                 path,
-                format!("training images are {:?} but test images {:?}", &a[1..], &b[1..]),
+                format!(
+                    "training images are {:?} but test images {:?}",
+                    &a[1..],
+                    &b[1..]
+                ),
             ));
         }
         for (name, s) in [("training", &self.train), ("test", &self.test)] {

@@ -47,8 +47,11 @@ fn label_at(col: &ArrayRef, i: usize) -> Option<i64> {
     })
 }
 
-/// Reads one Parquet image table: (pixels N·C·H·W, labels, (c, h, w)).
-fn read_table(path: &Path) -> Result<(Vec<u8>, Vec<i64>, (usize, usize, usize)), DataError> {
+/// Pixels in N·C·H·W order, labels, and the (c, h, w) shape of one table.
+type Table = (Vec<u8>, Vec<i64>, (usize, usize, usize));
+
+/// Reads one Parquet image table.
+fn read_table(path: &Path) -> Result<Table, DataError> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(1024).build())
@@ -65,13 +68,19 @@ fn read_table(path: &Path) -> Result<(Vec<u8>, Vec<i64>, (usize, usize, usize)),
             .iter()
             .find_map(|n| schema.index_of(n).ok())
             .ok_or_else(|| {
-                DataError::format(path, format!("no image column (expected one of {IMAGE_COLUMNS:?})"))
+                DataError::format(
+                    path,
+                    format!("no image column (expected one of {IMAGE_COLUMNS:?})"),
+                )
             })?;
         let lab_col = LABEL_COLUMNS
             .iter()
             .find_map(|n| schema.index_of(n).ok())
             .ok_or_else(|| {
-                DataError::format(path, format!("no label column (expected one of {LABEL_COLUMNS:?})"))
+                DataError::format(
+                    path,
+                    format!("no label column (expected one of {LABEL_COLUMNS:?})"),
+                )
             })?;
         let img = batch.column(img_col).clone();
         let bytes_col: ArrayRef = match img.data_type() {
@@ -85,13 +94,22 @@ fn read_table(path: &Path) -> Result<(Vec<u8>, Vec<i64>, (usize, usize, usize)),
         let lab = batch.column(lab_col);
         for i in 0..batch.num_rows() {
             let b = bytes_at(&bytes_col, i).ok_or_else(|| {
-                DataError::format(path, format!("row {}: image bytes missing or not binary", row + i))
+                DataError::format(
+                    path,
+                    format!("row {}: image bytes missing or not binary", row + i),
+                )
             })?;
             let l = label_at(lab, i).ok_or_else(|| {
-                DataError::format(path, format!("row {}: label missing or not an integer", row + i))
+                DataError::format(
+                    path,
+                    format!("row {}: label missing or not an integer", row + i),
+                )
             })?;
             let im = image::load_from_memory(b).map_err(|e| {
-                DataError::format(path, format!("row {}: cannot decode the image: {e}", row + i))
+                DataError::format(
+                    path,
+                    format!("row {}: cannot decode the image: {e}", row + i),
+                )
             })?;
             let (w, h) = (im.width() as usize, im.height() as usize);
             let c = if im.color().has_color() { 3 } else { 1 };
@@ -130,7 +148,10 @@ fn read_split(files: &[PathBuf]) -> Result<(Split, i64), DataError> {
     for f in files {
         let (p, l, s) = read_table(f)?;
         if *shape.get_or_insert(s) != s {
-            return Err(DataError::format(f, "image size differs from the split's other files"));
+            return Err(DataError::format(
+                f,
+                "image size differs from the split's other files",
+            ));
         }
         pixels.extend(p);
         labels.extend(l);
