@@ -6,8 +6,11 @@ ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 # The round directory names under RUN/rounds, numerically sorted (e.g. 0001 0002).
 round_dirs() {  # round_dirs RUN
-  [ -d "$1/rounds" ] || return 0
-  ls -1 "$1/rounds" | grep -E '^[0-9]+$' | sort -n || true
+  local d
+  for d in "$1"/rounds/*; do
+    d=${d##*/}
+    [[ $d =~ ^[0-9]+$ ]] && echo "$d"
+  done | sort -n
 }
 
 # The latest round number (decimal, no padding), or nothing if there is no round yet.

@@ -203,7 +203,7 @@ fi
 R=$(latest_round "$RUN")
 if [ -z "$R" ]; then
   echo "study $name: nago-propose proposed nothing: the study is done"
-  [ "$DRY" = 1 ] || set_state "$RUN" done
+  [ "$DRY" = 1 ] || set_state "$RUN" "done"
   exit 0
 fi
 mapfile -t trials < <(round_trials "$RUN" "$R")

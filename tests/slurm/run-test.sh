@@ -140,7 +140,7 @@ submit_rc=$?
 t_slurm=$((SECONDS - t0))
 check "submit.sh --wait: the chain ran to the end (rc $submit_rc, ${t_slurm} s)" test "$submit_rc" = 0
 check "slurm-state is 'done' (found '$(cat "$S/logs/slurm-state" 2>/dev/null)')" \
-  test "$(cat "$S/logs/slurm-state" 2>/dev/null)" = done
+  test "$(cat "$S/logs/slurm-state" 2>/dev/null)" = "done"
 slurm_rounds=$(ls "$S/rounds" 2>/dev/null | wc -l)
 check "Slurm run: 2 rounds, as the local run (found $slurm_rounds)" test "$slurm_rounds" = 2
 check "2 array jobs and 2 update jobs submitted (slurm-jobs.tsv)" \
