@@ -1,0 +1,65 @@
+"""PyTorch-eager side of `make bench-train`: the same training step as nago-train's (uint8
+batch from memory → normalise → forward → cross-entropy → backward → SGD with momentum and
+weight decay; loss and accuracy read back every step), images/s per architecture.
+
+usage: bench_torch.py ARCH_JSON DATA_DIR BATCH WARMUP STEPS THREADS
+"""
+
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from nago_torch import NagoNet  # noqa: E402
+
+
+def load_images(data_dir, n):
+    with gzip.open(os.path.join(data_dir, "train-images-idx3-ubyte.gz")) as f:
+        raw = f.read()
+    with gzip.open(os.path.join(data_dir, "train-labels-idx1-ubyte.gz")) as f:
+        lab = f.read()
+    x = np.frombuffer(raw, dtype=np.uint8, offset=16)[: n * 784].reshape(n, 1, 28, 28)
+    y = np.frombuffer(lab, dtype=np.uint8, offset=8)[:n].astype(np.int64)
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+def main():
+    arch_path, data_dir, batch, warmup, steps, threads = sys.argv[1:7]
+    batch, warmup, steps, threads = int(batch), int(warmup), int(steps), int(threads)
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    arch = json.load(open(arch_path))
+    net = NagoNet(arch)
+    params = sum(p.numel() for p in net.parameters())
+    assert params == arch["counts"]["params"], (params, arch["counts"]["params"])
+    n = batch * (warmup + steps)
+    images, labels = load_images(data_dir, n)
+    mean, std = 0.286, 0.353
+    opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    net.train()
+    perm = torch.randperm(n)
+    t0 = None
+    for s in range(warmup + steps):
+        if s == warmup:
+            t0 = time.perf_counter()
+        idx = perm[s * batch:(s + 1) * batch]
+        x = (images.index_select(0, idx).float() / 255.0 - mean) / std
+        y = labels.index_select(0, idx)
+        logits = net(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        _ = loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _ = (logits.argmax(1) == y).sum().item()
+    dt = time.perf_counter() - t0
+    print(f"pytorch: {batch * steps / dt:.1f} img/s params {params}")
+
+
+if __name__ == "__main__":
+    main()
