@@ -1,0 +1,142 @@
+//! The binary: the study + index form, idempotency, SIGTERM → status `killed`, exit codes.
+
+mod common;
+
+use nago_store::{TrialResult, TrialStatus};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nago-train");
+
+fn study(root: &Path, data: &Path, budget_max: u32) {
+    let s = serde_json::json!({
+        "schema": "nago.study/1",
+        "name": "cli-test",
+        "seed": 3,
+        "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
+                    "classes": 10, "validation": 100},
+        "objectives": [{"metric": "val_error", "goal": "min"}],
+        "budgets": {"min": 1, "max": budget_max, "eta": 2},
+        "training": {"batch_size": 50, "train_subset": 300}
+    });
+    std::fs::create_dir_all(root.join("rounds/0000")).unwrap();
+    std::fs::write(root.join("study.json"), s.to_string()).unwrap();
+}
+
+fn trial(root: &Path, id: &str, budget: u32, parent: Option<&str>) {
+    let arch = common::small_arch(9, common::fmnist_shape());
+    let dir = root.join("trials").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("arch.json"), arch.to_json()).unwrap();
+    let p = serde_json::json!({
+        "schema": "nago.proposal/1", "trial": id, "round": 0, "generator": arch.generator,
+        "budget": budget, "seed": 9, "parent": parent, "origin": "manual"
+    });
+    std::fs::write(dir.join("proposal.json"), p.to_string()).unwrap();
+}
+
+fn result(root: &Path, id: &str) -> TrialResult {
+    let t = std::fs::read_to_string(root.join("trials").join(id).join("result.json")).unwrap();
+    serde_json::from_str(&t).unwrap()
+}
+
+#[test]
+fn study_and_index_form_promotion_and_idempotency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic_idx(&data, 500, 100, 10);
+    let root = tmp.path().join("run");
+    study(&root, &data, 2);
+    trial(&root, "t0", 1, None);
+    trial(&root, "t1", 2, Some("t0"));
+    std::fs::write(
+        root.join("rounds/0000/proposals.json"),
+        r#"{"schema": "nago.round/1", "round": 0, "trials": ["t0", "t1"]}"#,
+    )
+    .unwrap();
+    let run = |idx: &str| {
+        Command::new(BIN)
+            .args([
+                "--run",
+                root.to_str().unwrap(),
+                "--index",
+                idx,
+                "--threads",
+                "2",
+                "--cpu",
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run("0");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r0 = result(&root, "t0");
+    assert_eq!(r0.status, TrialStatus::Ok);
+    assert!(root.join("trials/t0/epochs.parquet").is_file());
+    let o = run("1");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r1 = result(&root, "t1");
+    assert_eq!(
+        r1.extra["start_epoch"], 1,
+        "the promotion continues t0's checkpoint"
+    );
+    assert_eq!(r1.epochs_done, Some(2.0));
+    // Done already: nothing happens, exit 0.
+    let o = run("1");
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already trained"));
+    // Out of range index: exit 1, a clear message.
+    let o = run("7");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("out of range"));
+}
+
+#[test]
+fn sigterm_is_recorded_as_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic_idx(&data, 500, 100, 10);
+    let arch = common::small_arch(2, common::fmnist_shape());
+    std::fs::write(tmp.path().join("arch.json"), arch.to_json()).unwrap();
+    let out = tmp.path().join("out");
+    let child = Command::new(BIN)
+        .args(["--arch", tmp.path().join("arch.json").to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--dataset", "idx"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "1000",
+            "--validation",
+            "100",
+        ])
+        .args(["--threads", "1", "--cpu"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's checkpoint, then SIGTERM.
+    for _ in 0..600 {
+        if out.join("epochs.parquet").is_file() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe_kill(child.id());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let r: TrialResult =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r.status, TrialStatus::Killed);
+    assert!(r.val_accuracy.is_none());
+    assert!(r.epochs_done.unwrap() >= 1.0);
+    assert!(r.error.unwrap().contains("signal"));
+}
+
+fn unsafe_kill(pid: u32) {
+    let s = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(s.success());
+}
