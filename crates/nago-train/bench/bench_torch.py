@@ -30,6 +30,8 @@ def load_images(data_dir, n):
 
 def main():
     arch_path, data_dir, batch, warmup, steps, threads = sys.argv[1:7]
+    device = sys.argv[7] if len(sys.argv) > 7 else "cpu"
+    mode = sys.argv[8] if len(sys.argv) > 8 else "fp32"
     batch, warmup, steps, threads = int(batch), int(warmup), int(steps), int(threads)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -39,10 +41,13 @@ def main():
     assert params == arch["counts"]["params"], (params, arch["counts"]["params"])
     n = batch * (warmup + steps)
     images, labels = load_images(data_dir, n)
+    images, labels, net = images.to(device), labels.to(device), net.to(device)
+    if mode.endswith("-cl"):
+        net = net.to(memory_format=torch.channels_last)
     mean, std = 0.286, 0.353
     opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     net.train()
-    perm = torch.randperm(n)
+    perm = torch.randperm(n, device=device)
     t0 = None
     for s in range(warmup + steps):
         if s == warmup:
@@ -50,15 +55,22 @@ def main():
         idx = perm[s * batch:(s + 1) * batch]
         x = (images.index_select(0, idx).float() / 255.0 - mean) / std
         y = labels.index_select(0, idx)
-        logits = net(x)
+        if mode.endswith("-cl"):
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode.startswith("bf16")):
+            logits = net(x)
+        logits = logits.float()
         loss = torch.nn.functional.cross_entropy(logits, y)
         _ = loss.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         _ = (logits.argmax(1) == y).sum().item()
+    if device == "cuda":
+        torch.cuda.synchronize()
     dt = time.perf_counter() - t0
-    print(f"pytorch: {batch * steps / dt:.1f} img/s params {params}")
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0
+    print(f"pytorch: {batch * steps / dt:.1f} img/s params {params} peak_mb {peak:.0f}")
 
 
 if __name__ == "__main__":

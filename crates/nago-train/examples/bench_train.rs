@@ -96,8 +96,19 @@ fn main() {
             let images = Tensor::from_slice(&im.data[..n * 784]).view([n as i64, 1, 28, 28]);
             let labels: Vec<i64> = lb.data[..n].iter().map(|&l| l as i64).collect();
             let labels = Tensor::from_slice(&labels);
-            let ips =
-                bench_steps(&arch, &images, &labels, batch, warmup, steps, Device::Cpu).unwrap();
+            // Optional 9th/10th arguments: `cuda` and `bf16`/`bf16-cl`/`fp32-cl` (GPU check).
+            let device = match args.get(8).map(String::as_str) {
+                Some("cuda") => Device::Cuda(0),
+                _ => Device::Cpu,
+            };
+            let mode = args.get(9).map(String::as_str).unwrap_or("fp32");
+            let cfg = nago_train::train::TrainConfig {
+                device,
+                bf16: mode.starts_with("bf16"),
+                channels_last: mode.ends_with("-cl"),
+                ..Default::default()
+            };
+            let ips = bench_steps(&arch, &images, &labels, batch, warmup, steps, &cfg).unwrap();
             println!("nago-train: {ips:.1} img/s params {}", arch.counts.params);
         }
         _ => {

@@ -424,10 +424,28 @@ fn classify(msg: String) -> Stop {
     }
 }
 
+extern "C" {
+    /// `at::autocast::set_autocast_dtype(c10::DeviceType, c10::ScalarType)` from libtorch_cpu
+    /// (tch only offers autocast with the default float16).
+    #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+    fn at_autocast_set_dtype(device: i8, dtype: i8);
+}
+
+/// Makes CUDA autocast use bfloat16 (c10::DeviceType::CUDA = 1, c10::ScalarType::BFloat16 = 15).
+fn autocast_bf16() {
+    // SAFETY: a plain setter of libtorch's thread-local autocast state, called with valid
+    // enum values.
+    unsafe { at_autocast_set_dtype(1, 15) }
+}
+
 /// Builds the network for `arch` on `cfg.device` (seeded from the trial seed) and checks
-/// its parameter count against arch.json's.
+/// its parameter count against arch.json's. On CUDA with `channels_last`, 4-D weights are
+/// put in the channels-last layout.
 pub fn build(arch: &Arch, cfg: &TrainConfig) -> Result<(nn::VarStore, Net), TrainError> {
     tch::manual_seed(derive_seed(cfg.seed, &["init"]) as i64 & i64::MAX);
+    if cfg.bf16 && cfg.device.is_cuda() {
+        autocast_bf16();
+    }
     let vs = nn::VarStore::new(cfg.device);
     let net = Net::new(&vs.root(), arch);
     let built = count_params(&vs);
@@ -436,6 +454,15 @@ pub fn build(arch: &Arch, cfg: &TrainConfig) -> Result<(nn::VarStore, Net), Trai
             built,
             recorded: arch.counts.params,
         });
+    }
+    if cfg.channels_last && cfg.device.is_cuda() {
+        let _g = tch::no_grad_guard();
+        for (_, mut v) in vs.variables() {
+            if v.dim() == 4 {
+                let cl = v.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+                v.set_data(&cl);
+            }
+        }
     }
     Ok((vs, net))
 }
@@ -704,13 +731,10 @@ pub fn bench_steps(
     batch: usize,
     warmup: usize,
     steps: usize,
-    device: Device,
+    cfg: &TrainConfig,
 ) -> Result<f64, TrainError> {
-    let cfg = TrainConfig {
-        device,
-        ..TrainConfig::default()
-    };
-    let (vs, net) = build(arch, &cfg)?;
+    let device = cfg.device;
+    let (vs, net) = build(arch, cfg)?;
     let mut sgd = Sgd::new(&vs);
     let n = (batch * (warmup + steps)) as i64;
     let perm = Tensor::randperm(n, (Kind::Int64, device));
@@ -723,8 +747,9 @@ pub fn bench_steps(
         }
         let idx = perm.narrow(0, (s * batch) as i64, batch as i64);
         let x = (images.index_select(0, &idx).to_kind(Kind::Float) / 255.0 - 0.286) / 0.353;
+        let x = prepare_input(&x, cfg);
         let y = labels.index_select(0, &idx);
-        let logits = net.forward_t(&x, true);
+        let logits = forward(&net, &x, true, cfg);
         let loss = logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.0);
         let _ = loss.double_value(&[]);
         sgd.backward_step(&loss, 0.025, 0.9, 3e-4);
@@ -733,6 +758,9 @@ pub fn bench_steps(
             .eq_tensor(&y)
             .sum(Kind::Int64)
             .int64_value(&[]);
+    }
+    if device.is_cuda() {
+        tch::Cuda::synchronize(0);
     }
     Ok((batch * steps) as f64 / t0.elapsed().as_secs_f64())
 }
