@@ -1,0 +1,156 @@
+//! The best trials (the current Pareto set) as a table.
+
+use crate::data::{flat_text, StudyData};
+use crate::svg::fmt_num;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One row of the best-trials table.
+#[derive(Debug, Clone, Serialize)]
+pub struct BestRow {
+    /// The trial id.
+    pub trial: String,
+    /// The round that proposed it.
+    pub round: u32,
+    /// Training budget, epochs.
+    pub budget: f64,
+    /// Objective values, by metric name (result.json units).
+    pub objectives: BTreeMap<String, f64>,
+    /// The searched generator hyperparameters, by flat column name.
+    pub generator: BTreeMap<String, String>,
+    /// Path of the trial's arch.json.
+    pub arch: String,
+    /// Path of its weights (safetensors or checkpoint), when present.
+    pub weights: Option<String>,
+}
+
+/// The Pareto set of the completed trials, sorted by the first objective.
+pub fn best_rows(d: &StudyData) -> Vec<BestRow> {
+    let params = d.varying_params();
+    d.pareto()
+        .into_iter()
+        .map(|i| {
+            let t = &d.trials[i];
+            let flat: BTreeMap<String, String> = t
+                .proposal
+                .generator
+                .flat()
+                .into_iter()
+                .filter(|(n, _)| params.contains(n))
+                .map(|(n, v)| (n, flat_text(&v)))
+                .collect();
+            BestRow {
+                trial: t.id.clone(),
+                round: t.proposal.round,
+                budget: t.proposal.budget,
+                objectives: d
+                    .objectives
+                    .iter()
+                    .filter_map(|o| t.metric(&o.metric).map(|v| (o.metric.clone(), v)))
+                    .collect(),
+                generator: flat,
+                arch: t.dir.join("arch.json").display().to_string(),
+                weights: t.weights.as_ref().map(|p| p.display().to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The header and cells of the table, in display order.
+pub fn table_cells(d: &StudyData, rows: &[BestRow]) -> (Vec<String>, Vec<Vec<String>>) {
+    let params = d.varying_params();
+    let mut head = vec!["trial".to_string(), "round".into(), "budget".into()];
+    head.extend(d.objectives.iter().map(|o| o.metric.clone()));
+    head.extend(params.iter().cloned());
+    head.push("arch.json".into());
+    head.push("weights".into());
+    let body = rows
+        .iter()
+        .map(|r| {
+            let mut c = vec![r.trial.clone(), r.round.to_string(), fmt_num(r.budget)];
+            for o in &d.objectives {
+                c.push(r.objectives.get(&o.metric).map_or("-".into(), |v| {
+                    if v.abs() >= 1000.0 {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{v:.4}")
+                    }
+                }));
+            }
+            for p in &params {
+                c.push(r.generator.get(p).cloned().unwrap_or_else(|| "-".into()));
+            }
+            c.push(r.arch.clone());
+            c.push(r.weights.clone().unwrap_or_else(|| "-".into()));
+            c
+        })
+        .collect();
+    (head, body)
+}
+
+/// The table as aligned text, one row per Pareto-optimal trial.
+pub fn text_table(d: &StudyData) -> String {
+    let rows = best_rows(d);
+    let (head, body) = table_cells(d, &rows);
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &body {
+        for (k, c) in r.iter().enumerate() {
+            width[k] = width[k].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut s = String::new();
+        for (k, c) in cells.iter().enumerate() {
+            if k > 0 {
+                s.push_str("  ");
+            }
+            let pad = width[k] - c.chars().count();
+            if k + 2 >= cells.len() {
+                s.push_str(c);
+                if k + 1 < cells.len() {
+                    s.push_str(&" ".repeat(pad));
+                }
+            } else {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = String::new();
+    let scored = d.scored().len();
+    out.push_str(&format!(
+        "{}: {} Pareto-optimal of {} completed evaluations ({} trials in all)\n",
+        d.study.name,
+        rows.len(),
+        scored,
+        d.trials.len()
+    ));
+    out.push_str(&line(&head));
+    out.push('\n');
+    for r in &body {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// The table as CSV (RFC 4180 quoting).
+pub fn csv_table(d: &StudyData) -> String {
+    let rows = best_rows(d);
+    let (head, body) = table_cells(d, &rows);
+    let q = |s: &String| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.clone()
+        }
+    };
+    let mut out = head.iter().map(q).collect::<Vec<_>>().join(",");
+    out.push('\n');
+    for r in &body {
+        out.push_str(&r.iter().map(q).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}

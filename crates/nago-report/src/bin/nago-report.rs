@@ -1,0 +1,126 @@
+//! `nago-report`: the study report, the best trials, and model export.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use nago_report::{best, export, write_report, ReportOptions, StudyData};
+use std::path::PathBuf;
+
+/// See a study's results: an offline HTML report, the Pareto set as a table, and export of a
+/// found model (weights + arch.json) for use without nago.
+#[derive(Parser, Debug)]
+#[command(name = "nago-report", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write the report page (default <RUN>/report/index.html): Pareto front, hypervolume
+    /// against evaluations and wall time, parallel coordinates, learning curves and pictures
+    /// of the front's architectures, all inline SVG (viewable offline).
+    Html {
+        /// The study directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// Where to write the page.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How many Pareto-optimal trials get learning curves and pictures.
+        #[arg(long, default_value_t = 6)]
+        max_best: usize,
+        /// Draw architectures without Graphviz even when `dot` is installed.
+        #[arg(long)]
+        no_graphviz: bool,
+    },
+    /// Print the current Pareto set: objectives, budget, the searched generator
+    /// hyperparameters and the paths of each trial's arch.json and weights.
+    Best {
+        /// The study directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Export a trial's model: copies arch.json and its weights (safetensors) into OUT with an
+    /// export.json manifest; load it in PyTorch with `python/nago_export`.
+    Export {
+        /// The study directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// The trial id (see `nago-report best`).
+        #[arg(long)]
+        trial: String,
+        /// The directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The weights file (default: the trial's weights.safetensors).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// Aligned text.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// JSON, one object per trial.
+    Json,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Html {
+            run,
+            out,
+            max_best,
+            no_graphviz,
+        } => {
+            let s = write_report(
+                &run,
+                &ReportOptions {
+                    out,
+                    max_best,
+                    graphviz: !no_graphviz,
+                },
+            )?;
+            for w in &s.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{}: {} figures ({} architecture pictures by Graphviz, {} drawn without it)",
+                s.path.display(),
+                s.figures.len(),
+                s.graphviz_pictures,
+                s.own_pictures
+            );
+        }
+        Cmd::Best { run, format } => {
+            let d = StudyData::load(&run)?;
+            match format {
+                Format::Table => print!("{}", best::text_table(&d)),
+                Format::Csv => print!("{}", best::csv_table(&d)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&best::best_rows(&d))?),
+            }
+        }
+        Cmd::Export {
+            run,
+            trial,
+            out,
+            weights,
+        } => {
+            let m = export::export_trial(&run, &trial, &out, weights.as_deref())?;
+            println!(
+                "{}: arch.json, weights.safetensors ({} tensors, {} parameters) and export.json",
+                out.display(),
+                m.tensors,
+                m.params_in_weights
+            );
+        }
+    }
+    Ok(())
+}
