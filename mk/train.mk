@@ -2,16 +2,21 @@
 #
 # libtorch comes from the PyPI wheel of torch 2.11.0 (the version the lent GPU machines carry).
 # On a machine without a GPU the environment stays lean: torch without its CUDA dependencies,
-# except the two small libraries libtorch_cpu.so itself needs (cudart, cupti). numpy & co. are
-# only for the PyTorch-eager baseline of `make bench-train`.
+# except the two small libraries libtorch_cpu.so itself needs (cudart, cupti); the Rust build
+# links libtorch from it and never imports torch. The PyTorch-eager baseline of
+# `make bench-train` needs `import torch`, hence a full wheel: it has its own .venv-torch.
 
 TORCH_VERSION := 2.11.0
 TRAIN_VENV := .venv
+# A machine with an NVIDIA driver gets the full torch wheel (CUDA libraries included).
+TRAIN_GPU := $(shell command -v nvidia-smi 2>/dev/null)
 TRAIN_PIP_CACHE := $(if $(wildcard /tmp/pipcache),--find-links /tmp/pipcache,)
 
 $(TRAIN_VENV)/.torch-stamp:
 	$(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install -q $(TRAIN_PIP_CACHE) --no-deps torch==$(TORCH_VERSION) nvidia-cuda-runtime nvidia-cuda-cupti
+	@# With a GPU: torch's CUDA libraries too, so the build keeps libtorch_cuda linked.
+	$(if $(TRAIN_GPU),$(TRAIN_VENV)/bin/pip install -q $(TRAIN_PIP_CACHE) torch==$(TORCH_VERSION))
 	ls $(TRAIN_VENV)/lib/python3*/site-packages/torch/lib/libtorch_cpu.so
 	touch $@
 
