@@ -412,6 +412,21 @@ impl Sgd {
     }
 }
 
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "libtorch panicked".into())
+}
+
+/// Runs `f`, turning a libtorch panic (tch's non-`f_` calls panic on C++ exceptions, out of
+/// memory included) into a [`Stop`].
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Stop> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|p| classify(panic_message(p)))
+}
+
 fn classify(msg: String) -> Stop {
     let l = msg.to_lowercase();
     if l.contains("out of memory")
@@ -636,12 +651,7 @@ pub fn train(
                     break 'epochs;
                 }
                 Err(panic) => {
-                    let msg = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "libtorch panicked".into());
-                    stop_reason = Some(classify(msg));
+                    stop_reason = Some(classify(panic_message(panic)));
                     break 'epochs;
                 }
             }
@@ -658,7 +668,14 @@ pub fn train(
         train_time += tsec;
         images_trained += seen;
         let t1 = Instant::now();
-        let (val_loss, val_acc) = evaluate(&net, &prep, &prep.val, cfg.eval_batch, cfg);
+        let (val_loss, val_acc) =
+            match guarded(|| evaluate(&net, &prep, &prep.val, cfg.eval_batch, cfg)) {
+                Ok(v) => v,
+                Err(stop) => {
+                    stop_reason = Some(stop);
+                    break 'epochs;
+                }
+            };
         let rec = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / steps as f64,
@@ -697,8 +714,13 @@ pub fn train(
     }
     bar.finish_and_clear();
     let (test_loss, test_accuracy) = if stop_reason.is_none() {
-        let (l, a) = evaluate(&net, &prep, &prep.test, cfg.eval_batch, cfg);
-        (Some(l), Some(a))
+        match guarded(|| evaluate(&net, &prep, &prep.test, cfg.eval_batch, cfg)) {
+            Ok((l, a)) => (Some(l), Some(a)),
+            Err(stop) => {
+                stop_reason = Some(stop);
+                (None, None)
+            }
+        }
     } else {
         (None, None)
     };
