@@ -75,7 +75,7 @@ def main():
     ap.add_argument("--screenshot")
     ap.add_argument("--expect", nargs="*", default=["pareto", "hv-evals", "hv-time", "parallel", "curves"])
     ap.add_argument("--arch", type=int, default=1, help="at least this many architecture pictures")
-    ap.add_argument("--window", default="1400,4200")
+    ap.add_argument("--window", default="1400,4900")
     a = ap.parse_args()
 
     html = open(a.report, encoding="utf-8").read()

@@ -263,9 +263,11 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
     } else {
         "completed evaluations"
     };
+    let xax = Axis::fit(xlabel, &xs, false);
+    let xax = if by_time { xax } else { xax.integers() };
     let mut p = Plot::new(
         title,
-        Axis::fit(xlabel, &xs, false),
+        xax,
         Axis::fit("hypervolume (normalised)", &ys, false),
         W,
         H,
@@ -359,7 +361,7 @@ pub fn parallel(d: &StudyData) -> Figure {
     let ohi = ovals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let n_ax = axes.len() + 1;
     let width = (120.0 * n_ax as f64).clamp(W, 1400.0);
-    let (left, right, top, bottom) = (50.0, 50.0, 50.0, 40.0);
+    let (left, right, top, bottom) = (50.0, 50.0, 72.0, 40.0);
     let axis_x = |k: usize| -> f64 {
         if n_ax == 1 {
             width / 2.0
@@ -487,7 +489,7 @@ pub fn curves(d: &StudyData, best: &[usize], series: &[crate::epochs::Curve]) ->
         .collect();
     let mut p = Plot::new(
         &title,
-        Axis::fit("epoch", &xs, false),
+        Axis::fit("epoch", &xs, false).integers(),
         Axis::fit(&metric, &ys, false),
         W,
         H,

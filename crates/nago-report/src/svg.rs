@@ -52,6 +52,8 @@ pub struct Axis {
     pub max: f64,
     /// Logarithmic (base 10) scale; the range must then be positive.
     pub log: bool,
+    /// Ticks only at whole numbers (epochs, evaluation counts).
+    pub integer: bool,
 }
 
 impl Axis {
@@ -78,6 +80,7 @@ impl Axis {
                 min: 10f64.powf(l - pad),
                 max: 10f64.powf(h + pad),
                 log,
+                integer: false,
             }
         } else {
             let span = hi - lo;
@@ -91,8 +94,15 @@ impl Axis {
                 min: lo - pad,
                 max: hi + pad,
                 log,
+                integer: false,
             }
         }
+    }
+
+    /// The same axis with ticks at whole numbers only.
+    pub fn integers(mut self) -> Axis {
+        self.integer = true;
+        self
     }
 
     /// Where `v` lies on the axis, 0 at `min` and 1 at `max`.
@@ -128,7 +138,10 @@ impl Axis {
             }
             out
         } else {
-            let step = nice_step((self.max - self.min) / 5.0);
+            let mut step = nice_step((self.max - self.min) / 5.0);
+            if self.integer {
+                step = step.max(1.0).round();
+            }
             let mut v = (self.min / step).ceil() * step;
             let mut out = Vec::new();
             while v <= self.max + step * 1e-9 {
@@ -476,6 +489,7 @@ mod tests {
             min: 0.03,
             max: 0.91,
             log: false,
+            integer: false,
         };
         let t = a.ticks();
         assert!(t.len() >= 4 && t.len() <= 11, "{t:?}");
@@ -485,6 +499,7 @@ mod tests {
             min: 900.0,
             max: 2.0e6,
             log: true,
+            integer: false,
         };
         let t = l.ticks();
         assert_eq!(t[0].1, "1000");
