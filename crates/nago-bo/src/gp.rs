@@ -215,7 +215,10 @@ impl Gp {
             let obj = |t: &[f64]| {
                 let (l, g) = lml_and_grad(&x, &ys, t)?;
                 let (lp, gp) = log_prior(t);
-                Some((-(l + lp), g.iter().zip(&gp).map(|(a, b)| -(a + b)).collect()))
+                Some((
+                    -(l + lp),
+                    g.iter().zip(&gp).map(|(a, b)| -(a + b)).collect(),
+                ))
             };
             if let Some((t, v)) = crate::lbfgs::minimize(obj, theta0, opts.max_iter) {
                 if best.as_ref().is_none_or(|(_, bv)| v < *bv) {
@@ -227,7 +230,9 @@ impl Gp {
             BoError::NotPositiveDefinite(format!("no hyperparameter start worked on {n} points"))
         })?;
         let (lengthscales, signal_var, noise_var) = unpack(&theta, d);
-        let log_likelihood = lml_and_grad(&x, &ys, &theta).map(|v| v.0).unwrap_or(f64::NAN);
+        let log_likelihood = lml_and_grad(&x, &ys, &theta)
+            .map(|v| v.0)
+            .unwrap_or(f64::NAN);
         let mut gp = Gp {
             x,
             y: ys,
@@ -369,7 +374,12 @@ mod tests {
         let r: f64 = 0.5;
         let k = (1.0 + 5f64.sqrt() * r + 5.0 / 3.0 * r * r) * (-(5f64.sqrt()) * r).exp();
         let (m, v) = gp.predict(&[vec![0.5], vec![0.0]]);
-        assert!((m[0] - 2.0 * k / 1.01).abs() < 1e-12, "{} vs {}", m[0], 2.0 * k / 1.01);
+        assert!(
+            (m[0] - 2.0 * k / 1.01).abs() < 1e-12,
+            "{} vs {}",
+            m[0],
+            2.0 * k / 1.01
+        );
         assert!((v[0] - (1.0 - k * k / 1.01)).abs() < 1e-12);
         // At the data point: mean 2/1.01, variance 1 − 1/1.01.
         assert!((m[1] - 2.0 / 1.01).abs() < 1e-12);
@@ -417,7 +427,11 @@ mod tests {
             tm[i] -= h;
             let fd = (lml_and_grad(&x, &y, &tp).unwrap().0 - lml_and_grad(&x, &y, &tm).unwrap().0)
                 / (2.0 * h);
-            assert!((fd - g[i]).abs() < 1e-5 * fd.abs().max(1.0), "{i}: {fd} vs {}", g[i]);
+            assert!(
+                (fd - g[i]).abs() < 1e-5 * fd.abs().max(1.0),
+                "{i}: {fd} vs {}",
+                g[i]
+            );
         }
     }
 
@@ -433,7 +447,11 @@ mod tests {
             assert!(*vi < 0.01);
         }
         // The irrelevant input gets a much longer lengthscale.
-        assert!(gp.lengthscales[1] > 3.0 * gp.lengthscales[0], "{:?}", gp.lengthscales);
+        assert!(
+            gp.lengthscales[1] > 3.0 * gp.lengthscales[0],
+            "{:?}",
+            gp.lengthscales
+        );
         assert!(gp.noise_var < 1e-2);
         // Deterministic.
         let x2 = crate::design::sobol(0, 32, 2, 1).unwrap();

@@ -19,19 +19,19 @@
 //!
 //! Nothing here does I/O: the binaries read and write the study directory.
 
-//pub mod acq;
+pub mod acq;
 pub mod design;
-//pub mod engine;
+pub mod engine;
 pub mod gp;
 mod lbfgs;
-//pub mod mf;
-//pub mod optimize;
-//pub mod pareto;
-//pub mod space;
+pub mod mf;
+pub mod optimize;
+pub mod pareto;
+pub mod space;
 
-//pub use engine::{fit, propose, FitOptions, Observation, ProposeOptions, Surrogate};
+pub use engine::{fit, propose, FitOptions, Observation, ProposeOptions, Surrogate};
 pub use gp::Gp;
-//pub use space::{Dim, MixedCube, Snap};
+pub use space::{Dim, MixedCube, Snap};
 
 /// Errors of the optimiser.
 #[derive(Debug, thiserror::Error)]
