@@ -361,7 +361,8 @@ pub fn parallel(d: &StudyData) -> Figure {
     let ohi = ovals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let n_ax = axes.len() + 1;
     let width = (120.0 * n_ax as f64).clamp(W, 1400.0);
-    let (left, right, top, bottom) = (50.0, 50.0, 72.0, 40.0);
+    let dense = n_ax > 10;
+    let (left, right, top, bottom) = (50.0, 60.0, if dense { 120.0 } else { 72.0 }, 40.0);
     let axis_x = |k: usize| -> f64 {
         if n_ax == 1 {
             width / 2.0
@@ -426,16 +427,27 @@ pub fn parallel(d: &StudyData) -> Figure {
     // Axes with their ranges.
     let mut ax_draw = |k: usize, name: &str, lo_t: String, hi_t: String| {
         let x = axis_x(k);
+        let (y0, y1) = (ypix(0.0), ypix(1.0));
+        let label = if dense {
+            format!(
+                "<text transform=\"translate({x:.1},{:.1}) rotate(-40)\" font-size=\"11\" font-weight=\"bold\">{}</text>",
+                y1 - 16.0,
+                esc(name)
+            )
+        } else {
+            format!(
+                "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
+                y1 - 16.0,
+                esc(name)
+            )
+        };
+        let fs = if dense { 8 } else { 10 };
         let _ = write!(
             s,
-            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" font-weight=\"bold\">{}</text><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
-            ypix(0.0),
-            ypix(1.0),
-            ypix(1.0) - 16.0,
-            esc(name),
-            ypix(1.0) - 4.0,
+            "<line x1=\"{x:.1}\" y1=\"{y0:.1}\" x2=\"{x:.1}\" y2=\"{y1:.1}\" stroke=\"#333\"/>{label}<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{fs}\" text-anchor=\"middle\">{}</text><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{fs}\" text-anchor=\"middle\">{}</text>",
+            y1 - 4.0,
             esc(&hi_t),
-            ypix(0.0) + 14.0,
+            y0 + 14.0,
             esc(&lo_t)
         );
     };

@@ -114,7 +114,7 @@ pub fn build_figures(
 
 const STYLE: &str = "body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1500px}\
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}figure{margin:18px 0;padding:10px;border:1px solid #ddd;border-radius:6px;overflow-x:auto}\
-figcaption{font-size:13px;color:#444;margin-top:6px}figure svg{max-width:100%;height:auto}.grid figure{flex:1 1 30%;min-width:320px;max-width:48%}figure.arch svg{max-height:640px;width:auto;display:block;margin:auto}\
+figcaption{font-size:13px;color:#444;margin-top:6px}figure svg{max-width:100%;height:auto}.grid figure{flex:1 1 30%;min-width:320px;max-width:48%}figure.arch{max-height:820px;overflow:auto}figure.arch svg{width:100%;height:auto;min-width:260px;display:block;margin:auto}\
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}\
 td.path{text-align:left;font-family:monospace}.warn{color:#a00;font-size:12px}.grid{display:flex;flex-wrap:wrap;gap:12px}";
 
