@@ -4,6 +4,7 @@
     net = load_model("export/")            # export/arch.json + export/weights.safetensors
     net.eval()
     logits = net(x)                        # x: float32 [N, C, H, W], normalised like in training
+    logits = net(normalise(net, images))   # from uint8 images, where export.json has the statistics
 
 `nago-report export --run runs/x --trial T --out export/` writes that directory. The network
 is built from `arch.json` (schema ``nago.arch/1``) layer for layer as the trainer builds it
@@ -25,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["NagoNet", "load_model", "load_safetensors", "save_safetensors", "ARCH_SCHEMA"]
+__all__ = ["NagoNet", "load_model", "normalise", "load_safetensors", "save_safetensors", "ARCH_SCHEMA"]
 
 ARCH_SCHEMA = "nago.arch/1"
 
@@ -281,4 +282,21 @@ def load_model(directory=None, arch=None, weights=None, strict=True):
     counted = net.arch["counts"]["params"]
     if n != counted:
         raise ValueError("the module has %d parameters but arch.json counts %d" % (n, counted))
+    # The input normalisation of training, when the export recorded it (export.json).
+    manifest = os.path.join(directory, "export.json") if directory else None
+    net.input_mean = net.input_std = None
+    if manifest and os.path.isfile(manifest):
+        m = json.load(open(manifest))
+        net.input_mean, net.input_std = m.get("input_mean"), m.get("input_std")
     return net.eval()
+
+
+def normalise(net, images):
+    """uint8 images [N, C, H, W] -> the float input the network was trained on,
+    ``(x / 255 - mean) / std`` per channel, with the statistics from export.json. Raises when
+    the export has none (older trainers did not record them)."""
+    if getattr(net, "input_mean", None) is None or getattr(net, "input_std", None) is None:
+        raise ValueError("export.json has no input_mean/input_std; normalise the input as in training yourself")
+    mean = torch.tensor(net.input_mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(net.input_std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (images.float() / 255.0 - mean) / std

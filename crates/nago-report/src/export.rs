@@ -164,6 +164,17 @@ pub fn is_buffer(name: &str) -> bool {
         || name.ends_with("num_batches_tracked")
 }
 
+fn extra_vec(t: &crate::data::Trial, key: &str) -> Option<Vec<f64>> {
+    t.result
+        .as_ref()?
+        .extra
+        .get(key)?
+        .as_array()?
+        .iter()
+        .map(|v| v.as_f64())
+        .collect()
+}
+
 /// What [`export_trial`] wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportManifest {
@@ -183,6 +194,12 @@ pub struct ExportManifest {
     pub params_in_weights: u64,
     /// Trainable parameters by arch.json's count.
     pub params_in_arch: u64,
+    /// Per-channel mean of the training images (pixel values scaled to [0, 1]) that the
+    /// network's input is normalised with, `(x/255 − mean)/std`, when the trainer recorded it
+    /// in result.json (`input_mean`).
+    pub input_mean: Option<Vec<f64>>,
+    /// The matching per-channel standard deviation (`input_std`).
+    pub input_std: Option<Vec<f64>>,
 }
 
 /// Copies `trial`'s arch.json and weights (a safetensors file) into `out` as `arch.json`,
@@ -259,6 +276,8 @@ pub fn export_trial(
         tensors: tensors.len(),
         params_in_weights: params,
         params_in_arch: arch.counts.params,
+        input_mean: extra_vec(t, "input_mean"),
+        input_std: extra_vec(t, "input_std"),
     };
     let mut json = serde_json::to_string_pretty(&manifest)?;
     json.push('\n');
