@@ -60,7 +60,8 @@ report-screenshot:
 test-export: bins data/fashion-mnist $(REPORT_VENV)/.torch-stamp
 	cp Cargo.lock tests/python/rust_logits/Cargo.lock
 	cd tests/python/rust_logits && $(BUILD_ENV) CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --release -q
-	rm -rf $(REPORT_TEST_DIR)/export
+	rm -rf $(REPORT_TEST_DIR)/export $(REPORT_TEST_DIR)/export-params
+	$(REPORT_PY) tests/python/export_params.py --bin target/release --work $(REPORT_TEST_DIR)/export-params --n 60
 	LD_LIBRARY_PATH=$$(echo $(CURDIR)/.venv/lib/python3*/site-packages/torch/lib) \
 	  $(REPORT_PY) tests/python/export_logits.py --bin target/release --harness target/release/nago-rust-logits --work $(REPORT_TEST_DIR)/export
 
