@@ -55,7 +55,8 @@ enum Cmd {
         /// The directory to write.
         #[arg(long)]
         out: PathBuf,
-        /// The weights file (default: the trial's weights.safetensors).
+        /// The weights file (default: the trial's weights.safetensors, else the trainer's
+        /// checkpoint.safetensors).
         #[arg(long)]
         weights: Option<PathBuf>,
     },
@@ -71,8 +72,17 @@ enum Format {
     Json,
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nago-report: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Html {
             run,
