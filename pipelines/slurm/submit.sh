@@ -201,11 +201,7 @@ if [ -z "$(latest_round "$RUN")" ]; then
   "$NAGO_BIN_DIR/nago-propose" --run "$RUN" || die "nago-propose failed (its message is above)"
 fi
 R=$(latest_round "$RUN")
-if [ -z "$R" ]; then
-  echo "study $name: nago-propose proposed nothing: the study is done"
-  [ "$DRY" = 1 ] || set_state "$RUN" "done"
-  exit 0
-fi
+[ -n "$R" ] || die "nago-propose proposed no first round (its message is above)"
 mapfile -t trials < <(round_trials "$RUN" "$R")
 q=${#trials[@]}
 mapfile -t pending < <(pending_indices "$RUN" "$R")
