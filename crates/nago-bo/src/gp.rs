@@ -45,8 +45,8 @@ pub struct Gp {
     pub signal_var: f64,
     /// Noise variance (standardised units).
     pub noise_var: f64,
-    /// Log marginal likelihood at the fitted hyperparameters.
-    pub log_likelihood: f64,
+    /// Log marginal likelihood at the fitted hyperparameters (absent when not fitted).
+    pub log_likelihood: Option<f64>,
     #[serde(skip)]
     cache: Option<Cache>,
 }
@@ -232,7 +232,7 @@ impl Gp {
         let (lengthscales, signal_var, noise_var) = unpack(&theta, d);
         let log_likelihood = lml_and_grad(&x, &ys, &theta)
             .map(|v| v.0)
-            .unwrap_or(f64::NAN);
+            .filter(|v| v.is_finite());
         let mut gp = Gp {
             x,
             y: ys,
@@ -268,7 +268,7 @@ impl Gp {
             lengthscales,
             signal_var,
             noise_var,
-            log_likelihood: f64::NAN,
+            log_likelihood: None,
             cache: None,
         };
         gp.prepare()?;

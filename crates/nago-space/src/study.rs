@@ -121,6 +121,12 @@ pub struct Objective {
     /// Model it on a log scale (for sizes spanning orders of magnitude).
     #[serde(default)]
     pub log: bool,
+    /// The hypervolume reference value in the metric's own units (e.g. 1.0 for
+    /// `val_error`). When absent, `nago-update` derives one from the first data (the worst
+    /// value plus 10% of the range, in model units) and records it in `surrogate.json`, after
+    /// which it never changes.
+    #[serde(default)]
+    pub reference: Option<f64>,
 }
 
 /// A hard limit: trials whose metric exceeds `max` are infeasible.
