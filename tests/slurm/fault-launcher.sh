@@ -27,8 +27,17 @@ note() { echo "$(date -u +%FT%TZ) round $round index $index: $*" >> "${NAGO_TEST
 
 case "${NAGO_TEST_FAULT:-time-limit}" in
   time-limit)
+    # trial.sbatch may already pass --time-limit (from the job's time limit): replace it.
+    args=()
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --time-limit) shift 2 ;;
+        --time-limit=*) shift ;;
+        *) args+=("$1"); shift ;;
+      esac
+    done
     note "nago-train run with --time-limit 0"
-    exec "$@" --time-limit 0 ;;
+    exec "${args[@]}" --time-limit 0 ;;
   sigterm)
     after=${NAGO_TEST_FAULT_AFTER:-0.5}
     "$@" &
