@@ -22,7 +22,7 @@ const SQRT5: f64 = 2.236_067_977_499_79;
 /// Smallest noise variance (standardised units); also the jitter floor.
 const MIN_NOISE: f64 = 1e-6;
 /// Prior on log-lengthscales: N(ln 0.5, 1.5²).
-const LS_PRIOR: (f64, f64) = (-0.693_147_180_559_945_3, 1.5);
+const LS_PRIOR: (f64, f64) = (-std::f64::consts::LN_2, 1.5);
 /// Prior on the log signal variance: N(0, 1).
 const SF_PRIOR: (f64, f64) = (0.0, 1.0);
 /// Prior on the log noise variance: N(ln 1e-3, 2²).
@@ -392,7 +392,8 @@ mod tests {
         // c = k(1). At x* = 0 the mean is k*ᵀ K⁻¹ y with k* = (1, c).
         let c = (1.0 + 5f64.sqrt() + 5.0 / 3.0) * (-(5f64.sqrt())).exp();
         let det = 1.1 * 1.1 - c * c;
-        let a = [(1.1 * 1.0 - c * -1.0) / det, (-c * 1.0 + 1.1 * -1.0) / det];
+        // K⁻¹y with y = (1, −1).
+        let a = [(1.1 + c) / det, (-c - 1.1) / det];
         let want_mean = a[0] + c * a[1];
         let kinv_k = [(1.1 - c * c) / det, (-c + 1.1 * c) / det];
         let want_var = 1.0 - (kinv_k[0] + c * kinv_k[1]);

@@ -183,7 +183,7 @@ mod tests {
             &cube,
             &[(2, 3)],
             &[],
-            &[x.clone()],
+            std::slice::from_ref(&x),
             OptimizeOptions::default(),
         )
         .unwrap();

@@ -69,6 +69,7 @@ pub fn crowding_distance(ys: &[Vec<f64>]) -> Vec<f64> {
         return d;
     }
     let m = ys[0].len();
+    #[allow(clippy::needless_range_loop)]
     for k in 0..m {
         let mut idx: Vec<usize> = (0..n).collect();
         idx.sort_by(|&a, &b| ys[a][k].total_cmp(&ys[b][k]).then(a.cmp(&b)));

@@ -698,7 +698,7 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
                 let seed = derive_seed(study.seed, &["final", &t.proposal.trial, &s.to_string()]);
                 props.push(mk(
                     new_id(),
-                    t.proposal.generator.clone(),
+                    t.proposal.generator,
                     study.budgets.max,
                     seed,
                     None,
@@ -748,7 +748,7 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
                 let t = trials.iter().find(|t| t.proposal.trial == id).unwrap();
                 props.push(mk(
                     new_id(),
-                    t.proposal.generator.clone(),
+                    t.proposal.generator,
                     rungs[i + 1],
                     t.proposal.seed,
                     Some(id.clone()),
