@@ -164,7 +164,7 @@ fn full_search_is_deterministic_with_promotions_and_final_round() {
     let (ok, out, err) = run("nago-propose", &["--run", &a, "--final"]);
     assert!(ok && out.contains("round 6"), "{out}{err}");
     let fin = round_trials(&a, 6);
-    assert!(!fin.is_empty() && fin.len() % 2 == 0);
+    assert!(!fin.is_empty() && fin.len().is_multiple_of(2));
     let (_, out, _) = run("nago-propose", &["--run", &a, "--final"]);
     assert!(out.contains("nothing proposed"), "{out}");
 }
