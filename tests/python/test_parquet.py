@@ -53,9 +53,12 @@ SCHEMA = [
     ("trial", "str", False),
     ("round", "int", False),
     ("parent", "str", True),
-    ("budget", "float", False),
+    ("origin", "str", False),
     ("seed", "int", False),
+    ("budget", "float", False),
     ("status", "str", False),
+] + [(c, k, False) for c, k in FLAT] + [
+    ("epochs_done", "float", True),
     ("val_error", "float", True),
     ("val_accuracy", "float", True),
     ("test_accuracy", "float", True),
@@ -63,7 +66,10 @@ SCHEMA = [
     ("macs", "int", True),
     ("memory_mb", "float", True),
     ("train_seconds", "float", True),
-] + [(c, k, False) for c, k in FLAT]
+    ("error", "str", True),
+    ("feasible", "bool", False),
+    ("hypervolume", "float", True),
+]
 
 STATUSES = {"ok", "diverged", "out_of_memory", "time_limit", "killed", "crashed"}
 
@@ -76,6 +82,8 @@ def kind_of_pandas(dtype):
         return "float"
     if s in ("object", "string", "str", "large_string") or s.startswith("string"):
         return "str"
+    if s in ("bool", "boolean"):
+        return "bool"
     return s
 
 
@@ -86,6 +94,8 @@ def kind_of_polars(dtype):
         return "float"
     if dtype in (pl.Utf8, pl.String, pl.Categorical):
         return "str"
+    if dtype == pl.Boolean:
+        return "bool"
     return str(dtype)
 
 
@@ -97,6 +107,8 @@ def kind_of_duckdb(t):
         return "float"
     if t in ("VARCHAR",):
         return "str"
+    if t == "BOOLEAN":
+        return "bool"
     return t
 
 
@@ -190,7 +202,10 @@ def main():
         prop = json.load(open(os.path.join(tdir, t, "proposal.json")))
         arch = json.load(open(os.path.join(tdir, t, "arch.json")))
         c.check(row["status"] in STATUSES, "%s: status %r" % (t, row["status"]))
-        c.check(row["round"] == prop["round"] and row["seed"] == prop["seed"], "%s: round/seed differ from proposal" % t)
+        # seed: int64 holding the u64 seed's bits (seeds >= 2^63 read back negative).
+        c.check(row["round"] == prop["round"] and row["seed"] % 2**64 == prop["seed"],
+                "%s: round/seed differ from proposal" % t)
+        c.check(row["origin"] == prop.get("origin", "manual"), "%s: origin" % t)
         if row["budget"] == r["budget"]:
             c.check(row["status"] == r["status"], "%s: status %s vs result.json %s" % (t, row["status"], r["status"]))
             for m in ("val_error", "val_accuracy", "test_accuracy", "train_seconds"):
@@ -235,16 +250,29 @@ def main():
             out.append(v if o["goal"] == "min" else -v)
         return out
 
-    ok = [(r["trial"], r["budget"], coords(r)) for r in tl.iter_rows(named=True) if r["status"] == "ok"]
+    # The front is taken at one budget (the largest with enough evaluations), over the
+    # feasible ok rows there.
+    front_budgets = set(plr["budget"].to_list())
+    c.check(len(front_budgets) <= 1, "pareto.parquet mixes budgets %s" % sorted(front_budgets))
+    fb = next(iter(front_budgets), None)
+    ok = [(r["trial"], r["budget"], coords(r)) for r in tl.iter_rows(named=True)
+          if r["status"] == "ok" and r["feasible"] and r["budget"] == fb]
     ok = [x for x in ok if x[2] is not None]
     front = {(t, b) for t, b, p in ok if not any(dominates(q, p) for _, _, q in ok)}
     got = {(r["trial"], r["budget"]) for r in plr.iter_rows(named=True)}
     c.check(got == front, "pareto.parquet %s, expected the non-dominated ok rows %s" % (sorted(got), sorted(front)))
+    if fb is not None:
+        c.check(len(front) >= 1, "empty front although a budget was chosen")
+    # Hypervolume after each evaluation, in (round, trial, budget) order: never decreasing.
+    hv = [r["hypervolume"] for r in tl.sort(["round", "trial", "budget"]).iter_rows(named=True)]
+    hv = [h for h in hv if h is not None]
+    c.check(all(h >= 0 for h in hv) and all(b >= a - 1e-12 for a, b in zip(hv, hv[1:])),
+            "hypervolume decreases or is negative: %s" % hv)
 
     # --- the README recipes run as written --------------------------------------------------
     best = (pl.scan_parquet(trials_path).filter(pl.col("status") == "ok")
             .sort("val_error").select("trial", "val_error", "params").collect())
-    c.check(best.height == len(ok), "polars recipe")
+    c.check(best.height == int((tp.status == "ok").sum()), "polars recipe")
     q = con.execute("SELECT round, min(val_error) AS best FROM '%s' WHERE status = 'ok' GROUP BY round ORDER BY round"
                     % trials_path.replace("'", "''")).fetchall()
     c.check(len(q) >= 1, "duckdb recipe")
