@@ -61,11 +61,36 @@ fn dtlz2(x: &[f64]) -> [f64; 2] {
 }
 
 const PROBLEMS: [Problem; 5] = [
-    Problem { name: "BraninCurrin", dims: 2, reference: [18.0, 6.0], f: branin_currin },
-    Problem { name: "ZDT1", dims: 6, reference: [11.0, 11.0], f: zdt1 },
-    Problem { name: "ZDT2", dims: 6, reference: [11.0, 11.0], f: zdt2 },
-    Problem { name: "ZDT3", dims: 6, reference: [11.0, 11.0], f: zdt3 },
-    Problem { name: "DTLZ2", dims: 6, reference: [1.1, 1.1], f: dtlz2 },
+    Problem {
+        name: "BraninCurrin",
+        dims: 2,
+        reference: [18.0, 6.0],
+        f: branin_currin,
+    },
+    Problem {
+        name: "ZDT1",
+        dims: 6,
+        reference: [11.0, 11.0],
+        f: zdt1,
+    },
+    Problem {
+        name: "ZDT2",
+        dims: 6,
+        reference: [11.0, 11.0],
+        f: zdt2,
+    },
+    Problem {
+        name: "ZDT3",
+        dims: 6,
+        reference: [11.0, 11.0],
+        f: zdt3,
+    },
+    Problem {
+        name: "DTLZ2",
+        dims: 6,
+        reference: [1.1, 1.1],
+        f: dtlz2,
+    },
 ];
 
 const EVALS: usize = 60;
@@ -92,7 +117,11 @@ fn run_bo(p: &Problem, seed: u64) -> Vec<Vec<f64>> {
         let obs: Vec<Observation> = xs
             .iter()
             .zip(&ys)
-            .map(|(x, y)| Observation { x: x.clone(), y: Some(y.clone()), feasible: true })
+            .map(|(x, y)| Observation {
+                x: x.clone(),
+                y: Some(y.clone()),
+                feasible: true,
+            })
             .collect();
         let mut fo = FitOptions::default();
         fo.gp.seed = seed;
@@ -147,7 +176,11 @@ fn main() {
             .map(|_| {
                 let x: Vec<f64> = (0..p.dims).map(|_| uniform(&mut s)).collect();
                 let y = (p.f)(&x).to_vec();
-                Observation { x, y: Some(y), feasible: true }
+                Observation {
+                    x,
+                    y: Some(y),
+                    feasible: true,
+                }
             })
             .collect();
         let t0 = Instant::now();
@@ -164,8 +197,15 @@ fn main() {
         let t1 = Instant::now();
         let mut sur2 = text;
         sur2.prepare().unwrap();
-        let got = propose(&sur2, &MixedCube::reals(p.dims), &[], &[], BATCH, ProposeOptions::default())
-            .unwrap();
+        let got = propose(
+            &sur2,
+            &MixedCube::reals(p.dims),
+            &[],
+            &[],
+            BATCH,
+            ProposeOptions::default(),
+        )
+        .unwrap();
         assert_eq!(got.len(), BATCH);
         let wall = t1.elapsed().as_secs_f64();
         println!("latency {n} {wall:.4} {fit_s:.3} {:.2}", cpu_seconds() - c1);
@@ -178,7 +218,9 @@ fn serde_json_like(s: &nago_bo::Surrogate) -> nago_bo::Surrogate {
     for g in c.objectives.iter_mut() {
         *g = nago_bo::Gp::with_hyperparameters(
             g.x.clone(),
-            &g.y.iter().map(|v| v * g.y_std + g.y_mean).collect::<Vec<_>>(),
+            &g.y.iter()
+                .map(|v| v * g.y_std + g.y_mean)
+                .collect::<Vec<_>>(),
             g.y_mean,
             g.y_std,
             g.lengthscales.clone(),
