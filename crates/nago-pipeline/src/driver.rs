@@ -328,6 +328,9 @@ pub fn run_search(opts: &SearchOptions) -> Result<usize> {
             if !ok {
                 bail!("nago-update failed (its message is above); fix the cause and rerun the same command to continue");
             }
+            // The current front, as a table (a missing report tool is not worth failing for).
+            let best = ["best".to_string(), "--run".into(), run.clone()];
+            let _ = stage(&opts.bin_dir.join("nago-report"), &best, None, None, &[]);
         }
         let before = rounds.len();
         let ok = stage(
@@ -343,11 +346,31 @@ pub fn run_search(opts: &SearchOptions) -> Result<usize> {
         if sd.rounds()?.len() == before {
             break;
         }
-        eprintln!("elapsed {:.1} min", t0.elapsed().as_secs_f64() / 60.0);
+        eprintln!(
+            "elapsed {:.1} min, {rounds_run} round(s) trained",
+            t0.elapsed().as_secs_f64() / 60.0
+        );
     }
     eprintln!(
         "search done in {:.1} min",
         t0.elapsed().as_secs_f64() / 60.0
+    );
+    let report = opts.bin_dir.join("nago-report");
+    let html = ["html".to_string(), "--run".into(), run.clone()];
+    if stage(&report, &html, None, None, &[]).unwrap_or(false) {
+        eprintln!("report: {}", sd.root().join("report/index.html").display());
+    }
+    eprintln!("the Pareto front:");
+    stage(
+        &report,
+        &["best".into(), "--run".into(), run.clone()],
+        None,
+        None,
+        &[],
+    )?;
+    eprintln!(
+        "each trial: {run}/trials/<id>/ (arch.json, arch.dot, result.json, epochs.parquet, checkpoint.safetensors); all evaluations: {}",
+        sd.trials_table().display()
     );
     Ok(rounds_run)
 }
