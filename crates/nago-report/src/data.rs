@@ -130,6 +130,45 @@ pub struct StudyData {
     pub trials: Vec<Trial>,
     /// Warnings about files that could not be read (the report lists them).
     pub warnings: Vec<String>,
+    /// What nago-update wrote, when `trials.parquet` and `pareto.parquet` exist.
+    pub tables: Option<Tables>,
+}
+
+/// The facts taken from nago-update's tables rather than recomputed.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// (trial, budget) of every row of `pareto.parquet`.
+    pub front: Vec<(String, f64)>,
+    /// (trial, budget, hypervolume) of every row of `trials.parquet` with a hypervolume, in
+    /// the table's order (round, trial, budget): the hypervolume after that evaluation.
+    pub hypervolume: Vec<(String, f64, f64)>,
+}
+
+fn read_tables(dir: &StudyDir) -> Result<Option<Tables>> {
+    let (tp, pp) = (dir.trials_table(), dir.pareto_table());
+    if !tp.is_file() || !pp.is_file() {
+        return Ok(None);
+    }
+    let trials = nago_table::read_parquet(&tp, nago_table::TRIALS_SCHEMA)?;
+    let pareto = nago_table::read_parquet(&pp, nago_table::PARETO_SCHEMA)?;
+    let key = |t: &nago_table::Table, row: &[nago_table::Cell]| -> Option<(String, f64)> {
+        let ti = t.col("trial")?;
+        let bi = t.col("budget")?;
+        Some((row[ti].as_str()?.to_string(), row[bi].as_f64()?))
+    };
+    let front = pareto.rows.iter().filter_map(|r| key(&pareto, r)).collect();
+    let hypervolume = match trials.col("hypervolume") {
+        Some(hi) => trials
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let (t, b) = key(&trials, r)?;
+                Some((t, b, r[hi].as_f64()?))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Some(Tables { front, hypervolume }))
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -240,12 +279,22 @@ impl StudyData {
                 .partial_cmp(&(b.proposal.round, &b.id))
                 .expect("total")
         });
+        let tables = match read_tables(&dir) {
+            Ok(t) => t,
+            Err(e) => {
+                warnings.push(format!(
+                    "trials.parquet/pareto.parquet unreadable, everything recomputed from the trial files ({e:#})"
+                ));
+                None
+            }
+        };
         Ok(StudyData {
             dir,
             study,
             objectives,
             trials,
             warnings,
+            tables,
         })
     }
 
@@ -264,8 +313,33 @@ impl StudyData {
             .collect()
     }
 
-    /// Indices of the Pareto-optimal completed trials, sorted by the first objective.
+    /// Indices of the Pareto-optimal trials, sorted by the first objective: the rows of
+    /// `pareto.parquet` where nago-update has written it (its front is taken at one budget
+    /// over the feasible rows), else the non-dominated completed trials computed here.
     pub fn pareto(&self) -> Vec<usize> {
+        if let Some(t) = &self.tables {
+            let mut front: Vec<usize> = (0..self.trials.len())
+                .filter(|&i| {
+                    let tr = &self.trials[i];
+                    let budget = tr.result.as_ref().map(|r| r.budget);
+                    tr.is_ok()
+                        && t.front
+                            .iter()
+                            .any(|(id, b)| *id == tr.id && Some(*b) == budget)
+                })
+                .collect();
+            front.sort_by(|&a, &b| {
+                self.min_coords(&self.trials[a])
+                    .partial_cmp(&self.min_coords(&self.trials[b]))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            return front;
+        }
+        self.pareto_recomputed()
+    }
+
+    /// The non-dominated completed trials over all budgets, computed from the trial files.
+    pub fn pareto_recomputed(&self) -> Vec<usize> {
         let pts: Vec<(usize, Vec<f64>)> = self
             .scored()
             .into_iter()

@@ -223,10 +223,33 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
     } else {
         ("hv-evals", "Hypervolume against evaluations")
     };
-    let trace = d.hypervolume_trace();
-    let caption = "Normalised hypervolume of the first two objectives (the unit box runs from the best value of each to \
-                   its worst plus 10% of its range, log10 where the study says log), after each completed evaluation."
-        .to_string();
+    // nago-update's own hypervolume (trials.parquet) where it exists, else recomputed here.
+    let from_table: Option<Vec<(usize, f64)>> = d.tables.as_ref().and_then(|t| {
+        let v: Vec<(usize, f64)> = t
+            .hypervolume
+            .iter()
+            .filter_map(|(id, _, hv)| {
+                d.trials
+                    .iter()
+                    .position(|tr| tr.id == *id)
+                    .map(|i| (i, *hv))
+            })
+            .collect();
+        (!v.is_empty()).then_some(v)
+    });
+    let table = from_table.is_some();
+    let trace = from_table.unwrap_or_else(|| d.hypervolume_trace());
+    let caption = if table {
+        "Hypervolume as nago-update records it in trials.parquet (column hypervolume): after each evaluation in the \
+         table's order (round, trial, budget), of the feasible front at the front's budget, in the optimiser's units \
+         (ln where the study says log) with its reference point."
+            .to_string()
+    } else {
+        "Normalised hypervolume of the first two objectives (the unit box runs from the best value of each to \
+         its worst plus 10% of its range, log10 where the study says log), after each completed evaluation \
+         (recomputed from the trial files: no trials.parquet yet)."
+            .to_string()
+    };
     if trace.is_empty() {
         let why = if d.objectives.len() < 2 {
             "needs two objectives"
@@ -241,10 +264,18 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
         };
     }
     let pts: Vec<(f64, f64)> = if by_time {
-        trace
+        let mut p: Vec<(f64, f64)> = trace
             .iter()
             .filter_map(|&(i, hv)| d.trials[i].finished_s.map(|s| (s / 60.0, hv)))
-            .collect()
+            .collect();
+        // By time: the best hypervolume reached so far at each finishing time.
+        p.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut best = f64::NEG_INFINITY;
+        for q in p.iter_mut() {
+            best = best.max(q.1);
+            q.1 = best;
+        }
+        p
     } else {
         trace
             .iter()
@@ -268,7 +299,15 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
     let mut p = Plot::new(
         title,
         xax,
-        Axis::fit("hypervolume (normalised)", &ys, false),
+        Axis::fit(
+            if table {
+                "hypervolume (optimiser units)"
+            } else {
+                "hypervolume (normalised)"
+            },
+            &ys,
+            false,
+        ),
         W,
         H,
     );

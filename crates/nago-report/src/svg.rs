@@ -133,8 +133,13 @@ impl Axis {
                     }
                 }
             }
-            if out.len() < 2 {
-                out = vec![(self.min, fmt_num(self.min)), (self.max, fmt_num(self.max))];
+            if out.len() < 3 {
+                // A narrow range: evenly spaced round values inside it.
+                let lin = Axis {
+                    log: false,
+                    ..self.clone()
+                };
+                out = lin.ticks();
             }
             out
         } else {
