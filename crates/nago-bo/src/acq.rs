@@ -155,8 +155,23 @@ impl Acquisition<'_> {
     /// The acquisition value at each point (higher is better, ≥ 0).
     pub fn evaluate(&self, xs: &[Vec<f64>]) -> Vec<f64> {
         let m = self.objectives.len();
-        let post: Vec<(Vec<f64>, Vec<f64>)> =
-            self.objectives.iter().map(|g| g.predict(xs)).collect();
+        // One thread per objective on big batches: the predictions are independent (and
+        // each is sequential, so the result does not depend on the thread count).
+        let big = self.objectives.first().map_or(0, |g| g.len()) * xs.len() > 50_000;
+        let post: Vec<(Vec<f64>, Vec<f64>)> = if m > 1 && big {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = self
+                    .objectives
+                    .iter()
+                    .map(|g| s.spawn(move || g.predict(xs)))
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().expect("prediction thread"))
+                    .collect()
+            })
+        } else {
+            self.objectives.iter().map(|g| g.predict(xs)).collect()
+        };
         let pof: Option<Vec<f64>> = self.feasibility.map(|g| {
             let (mu, var) = g.predict(xs);
             mu.iter()
