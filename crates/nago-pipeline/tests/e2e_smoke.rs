@@ -1,0 +1,170 @@
+//! End to end with the smoke preset: a full search through the real stage binaries, and a
+//! search killed with SIGKILL in the middle of a round and restarted.
+//!
+//! Needs every stage binary built next to nago-search (`make test` builds them first) and
+//! Fashion-MNIST under data/ (`make data`, a prerequisite of `make test`).
+
+use nago_store::{read_json, StudyDir, TrialResult, TrialStatus, RESULT_SCHEMA};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nago-search"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn search(run: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nago-search"));
+    c.args(["--preset", "smoke", "--run"])
+        .arg(run)
+        .args(["--parallel", "2"]);
+    c.current_dir(repo()).env_remove("SLURM_ARRAY_TASK_ID");
+    c
+}
+
+fn results(sd: &StudyDir) -> Vec<(String, TrialResult, SystemTime)> {
+    let mut out = Vec::new();
+    for r in sd.rounds().unwrap() {
+        for t in sd.proposals(r).unwrap().trials {
+            let path = sd.trial_dir(&t).join("result.json");
+            let res: TrialResult =
+                read_json(&path, Some(RESULT_SCHEMA)).unwrap_or_else(|e| panic!("{e}"));
+            let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+            out.push((t, res, mtime));
+        }
+    }
+    out
+}
+
+fn table_rows(sd: &StudyDir) -> Vec<(String, f64)> {
+    let t = nago_table::read_parquet(&sd.trials_table(), nago_table::TRIALS_SCHEMA).unwrap();
+    let (ti, bi) = (t.col("trial").unwrap(), t.col("budget").unwrap());
+    t.rows
+        .iter()
+        .map(|r| (r[ti].as_str().unwrap().to_string(), r[bi].as_f64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn smoke_search_runs_to_the_end() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("smoke");
+    let out = search(&run).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nago-search failed:\n{err}");
+    let sd = StudyDir::new(&run);
+    let study = sd.study().unwrap();
+    let res = results(&sd);
+    assert_eq!(res.len() as u32, study.search.max_evaluations, "{err}");
+    assert!(sd.rounds().unwrap().len() >= 2);
+    assert!(
+        res.iter().all(|(_, r, _)| r.status == TrialStatus::Ok),
+        "{res:?}"
+    );
+    // Training learned something on 256 images: better than chance (10 classes).
+    assert!(
+        res.iter().any(|(_, r, _)| r.val_accuracy.unwrap() > 0.2),
+        "{res:?}"
+    );
+    let rows = table_rows(&sd);
+    assert_eq!(rows.len(), res.len());
+    assert!(sd.pareto_table().is_file());
+    assert!(err.contains("search done"), "{err}");
+}
+
+#[test]
+fn killed_search_resumes_with_every_trial_once() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("killed");
+    let sd = StudyDir::new(&run);
+    let mut child = search(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the second round is training, then kill the driver outright.
+    let t0 = Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "round 1 never started"
+        );
+        if let Ok(p) = sd.proposals(1) {
+            if p.trials
+                .iter()
+                .any(|t| sd.trial_dir(t).join("train.log").is_file())
+            {
+                break;
+            }
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            panic!("the search ended before it could be killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // It was killed in the middle of round 1: not every trial of the round has a final result.
+    let r1 = sd.proposals(1).unwrap().trials;
+    let finished = r1
+        .iter()
+        .filter(|t| {
+            matches!(
+                nago_pipeline::trial_state(&sd, t, 1.0),
+                nago_pipeline::TrialState::Done(_)
+            )
+        })
+        .count();
+    assert!(
+        finished < r1.len(),
+        "the kill came after round 1 had finished"
+    );
+    let before: Vec<(String, TrialResult, SystemTime)> = sd
+        .proposals(0)
+        .unwrap()
+        .trials
+        .iter()
+        .map(|t| {
+            let p = sd.trial_dir(t).join("result.json");
+            (
+                t.clone(),
+                read_json(&p, Some(RESULT_SCHEMA)).unwrap(),
+                std::fs::metadata(&p).unwrap().modified().unwrap(),
+            )
+        })
+        .collect();
+    // The same command continues.
+    let out = search(&run).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the restarted search failed:\n{err}");
+    let res = results(&sd);
+    let study = sd.study().unwrap();
+    assert_eq!(res.len() as u32, study.search.max_evaluations, "{err}");
+    assert!(
+        res.iter().all(|(_, r, _)| r.status == TrialStatus::Ok),
+        "{res:?}"
+    );
+    // Trials finished before the kill were not trained again.
+    for (t, r, mtime) in &before {
+        let (_, r2, m2) = res.iter().find(|(x, _, _)| x == t).unwrap();
+        assert_eq!(r, r2, "trial {t} changed");
+        assert_eq!(mtime, m2, "trial {t} was trained again");
+    }
+    // Every evaluation counted once in the trial table.
+    let mut rows = table_rows(&sd);
+    let n = rows.len();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    assert_eq!(rows.len(), n, "duplicate rows in trials.parquet");
+    assert_eq!(n, res.len());
+}
