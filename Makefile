@@ -46,7 +46,7 @@ lint: fmt clippy
 
 test: $(TEST_DEPS) fmt clippy cargo-test $(EXTRA_TESTS)
 
-cargo-test: $(TEST_DEPS)
+cargo-test: bins
 	$(BUILD_ENV) $(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
 
 # The main job: a multi-objective NAGO search. Override any of these on the command line,
