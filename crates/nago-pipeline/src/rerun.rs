@@ -126,3 +126,64 @@ pub fn default_scratch(sd: &StudyDir, trial: &str) -> PathBuf {
         .find(|p| !p.exists())
         .expect("a free name")
 }
+
+/// Builds a scratch study holding the state before round `round` was proposed: study.json,
+/// the recorded reference point (surrogate.json, whose model `nago-update` refits), and
+/// every earlier round with its trials' proposal.json and result.json. With `round` = None,
+/// every round.
+pub fn prepare_round_scratch(
+    sd: &StudyDir,
+    round: Option<u32>,
+    scratch: &Path,
+) -> Result<StudyDir> {
+    if scratch.exists() {
+        bail!(
+            "{}: already exists; give an empty directory",
+            scratch.display()
+        );
+    }
+    let out = StudyDir::new(scratch);
+    fs::create_dir_all(scratch)?;
+    fs::copy(sd.study_path(), out.study_path())
+        .with_context(|| format!("{}", sd.study_path().display()))?;
+    if sd.surrogate_path().is_file() {
+        fs::copy(sd.surrogate_path(), out.surrogate_path())?;
+    }
+    for r in sd
+        .rounds()?
+        .into_iter()
+        .filter(|r| round.is_none_or(|n| *r < n))
+    {
+        let props = sd.proposals(r)?;
+        fs::create_dir_all(out.round_dir(r))?;
+        fs::copy(sd.proposals_path(r), out.proposals_path(r))?;
+        for t in &props.trials {
+            fs::create_dir_all(out.trial_dir(t))?;
+            for f in ["proposal.json", "result.json"] {
+                let src = sd.trial_dir(t).join(f);
+                if src.is_file() {
+                    fs::copy(&src, out.trial_dir(t).join(f))
+                        .with_context(|| format!("{}", src.display()))?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Compares files byte for byte; returns the relative paths that differ or are missing.
+pub fn compare_files(stored: &Path, rerun: &Path, files: &[PathBuf]) -> Vec<Difference> {
+    let mut diffs = Vec::new();
+    for f in files {
+        let (a, b) = (fs::read(stored.join(f)), fs::read(rerun.join(f)));
+        match (a, b) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (a, b) => diffs.push(Difference {
+                what: f.display().to_string(),
+                stored: a.map_or("missing".into(), |x| format!("{} bytes", x.len())),
+                rerun: b.map_or("missing".into(), |x| format!("{} bytes", x.len())),
+            }),
+        }
+    }
+    diffs
+}

@@ -73,6 +73,26 @@ fn smoke_search_runs_to_the_end() {
     assert_eq!(rows.len(), res.len());
     assert!(sd.pareto_table().is_file());
     assert!(err.contains("search done"), "{err}");
+
+    // Every stage reruns from the stored artifacts to the same result.
+    let rerun = |args: &[&str]| {
+        let out = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_nago-rerun")))
+            .arg("--run")
+            .arg(&run)
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && text.contains("identical"),
+            "nago-rerun {args:?}:\n{text}"
+        );
+    };
+    rerun(&["--round", "1"]);
+    rerun(&["--update"]);
+    rerun(&["--trial", &res[2].0]);
 }
 
 #[test]

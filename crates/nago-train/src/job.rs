@@ -356,6 +356,7 @@ pub fn run(spec: &JobSpec, stop: &StopFlag) -> Result<JobReport, JobError> {
                 images_per_second: None,
                 params: arch.counts.params,
                 sizes: (0, 0, 0),
+                input_stats: None,
             }
         }
         Err(e) => return Err(e.into()),
@@ -432,6 +433,10 @@ fn make_result(
         json!(resumed.map(|p| p.display().to_string())),
     );
     put("dataset", json!(dataset));
+    if let Some((mean, std)) = &o.input_stats {
+        put("input_mean", json!(mean));
+        put("input_std", json!(std));
+    }
     put("train_images", json!(o.sizes.0));
     put("val_images", json!(o.sizes.1));
     put("test_images", json!(o.sizes.2));

@@ -189,6 +189,9 @@ pub struct Outcome {
     pub params: u64,
     /// Images in the training subset, the validation split and the test set.
     pub sizes: (usize, usize, usize),
+    /// Per-channel mean and standard deviation of the training subset (pixel values scaled to
+    /// [0, 1]) that inputs are normalised with: an exported model needs them.
+    pub input_stats: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// Signals asking training to stop (set by SIGTERM/SIGINT handlers).
@@ -269,6 +272,18 @@ impl Prepared {
                 .view([1, c, 1, 1])
                 .to_device(cfg.device),
         })
+    }
+
+    /// The per-channel (mean, std) inputs are normalised with.
+    pub fn input_stats(&self) -> (Vec<f64>, Vec<f64>) {
+        let v = |t: &Tensor| -> Vec<f64> {
+            let t = t
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Double)
+                .flatten(0, -1);
+            (0..t.size()[0]).map(|i| t.double_value(&[i])).collect()
+        };
+        (v(&self.mean), v(&self.std))
     }
 
     fn normalise(&self, x: &Tensor) -> Tensor {
@@ -734,6 +749,7 @@ pub fn train(
         images_per_second: (train_time > 0.0).then(|| images_trained as f64 / train_time),
         params,
         sizes: (n, prep.val.len(), prep.test.len()),
+        input_stats: Some(prep.input_stats()),
     })
 }
 

@@ -1,24 +1,39 @@
 //! nago-rerun: re-execute a stored trial and compare.
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use nago_pipeline::rerun::{compare, default_scratch, prepare_scratch};
+use nago_pipeline::rerun::{
+    compare, compare_files, default_scratch, prepare_round_scratch, prepare_scratch,
+};
 use nago_store::StudyDir;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-/// Re-execute a stored trial's generate and train stages from its stored inputs (study.json,
-/// proposal.json, and the parent's checkpoint for a promotion) in a scratch study, then
-/// compare with what the trial stored: arch.json byte for byte, the status and every metric
-/// exactly (on CPU, training is deterministic). Exits 0 when identical, 1 otherwise.
+/// Re-execute stored work in a scratch study and compare with what was stored. Exits 0 when
+/// identical, 1 otherwise.
+///
+/// --trial ID   generate and train one trial from its stored inputs (study.json, proposal.json,
+///              the parent's checkpoint for a promotion): arch.json byte for byte, the status
+///              and every metric exactly (training on CPU is deterministic).
+/// --round N    update and propose from the state before round N (the earlier rounds' proposals
+///              and results, the recorded reference point): the round's proposals.json and
+///              every proposal.json byte for byte.
+/// --update     update from every stored trial: trials.parquet, pareto.parquet and
+///              surrogate.json byte for byte.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
     /// The study directory.
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
     /// The trial id (its directory name under trials/).
+    #[arg(long, required_unless_present_any = ["round", "update"], conflicts_with_all = ["round", "update"])]
+    trial: Option<String>,
+    /// Rerun update and propose for this round.
+    #[arg(long, value_name = "N", conflicts_with = "update")]
+    round: Option<u32>,
+    /// Rerun update over every stored trial.
     #[arg(long)]
-    trial: String,
+    update: bool,
     /// Scratch study directory (default: <run>/reruns/<trial>-<n>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -30,9 +45,104 @@ struct Args {
     bin_dir: Option<PathBuf>,
 }
 
+fn bin_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("no binary directory")?
+            .to_path_buf()),
+    }
+}
+
+fn stage(bin_dir: &std::path::Path, stage: &str, args: &[String]) -> Result<bool> {
+    eprintln!("rerun: {stage} {}", args.join(" "));
+    let status = Command::new(bin_dir.join(stage))
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .status()
+        .with_context(|| format!("cannot start {}", bin_dir.join(stage).display()))?;
+    Ok(status.success())
+}
+
+fn report(
+    what: &str,
+    scratch: &std::path::Path,
+    diffs: &[nago_pipeline::rerun::Difference],
+) -> bool {
+    if diffs.is_empty() {
+        println!(
+            "identical: {what} reproduces; rerun in {}",
+            scratch.display()
+        );
+        true
+    } else {
+        println!("{what} differs from its rerun in {}:", scratch.display());
+        for d in diffs {
+            println!("  {:<14} stored {:<24} rerun {}", d.what, d.stored, d.rerun);
+        }
+        false
+    }
+}
+
+fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
+    let label = match args.round {
+        Some(r) => format!("round-{r}"),
+        None => "update".to_string(),
+    };
+    let scratch = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_scratch(sd, &label));
+    let out = prepare_round_scratch(sd, args.round, &scratch)?;
+    let bins = bin_dir(args.bin_dir.clone())?;
+    let run = vec!["--run".to_string(), scratch.display().to_string()];
+    if !stage(&bins, "nago-update", &run)? {
+        bail!("nago-update failed on the stored inputs");
+    }
+    let files: Vec<PathBuf> = match args.round {
+        None => ["trials.parquet", "pareto.parquet", "surrogate.json"]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        Some(r) => {
+            let stored = sd.proposals(r)?;
+            if stored
+                .trials
+                .iter()
+                .any(|t| sd.proposal(t).map(|p| p.origin == "final").unwrap_or(false))
+            {
+                bail!("round {r} was proposed with --final; rerun it by hand with the same --final flags");
+            }
+            if !stage(&bins, "nago-propose", &run)? {
+                bail!("nago-propose failed on the stored inputs");
+            }
+            let mut f = vec![out
+                .proposals_path(r)
+                .strip_prefix(out.root())?
+                .to_path_buf()];
+            f.extend(
+                stored
+                    .trials
+                    .iter()
+                    .map(|t| PathBuf::from("trials").join(t).join("proposal.json")),
+            );
+            f
+        }
+    };
+    Ok(report(
+        &label,
+        &scratch,
+        &compare_files(sd.root(), out.root(), &files),
+    ))
+}
+
 fn run(args: Args) -> Result<bool> {
     let sd = StudyDir::new(&args.run);
-    let stored = sd.trial_dir(&args.trial);
+    let Some(trial) = args.trial.clone() else {
+        return run_study_level(&args, &sd);
+    };
+    let stored = sd.trial_dir(&trial);
     if !stored.join("result.json").is_file() {
         bail!(
             "{}: the trial has no result.json to compare with",
@@ -41,17 +151,12 @@ fn run(args: Args) -> Result<bool> {
     }
     let scratch = args
         .out
-        .unwrap_or_else(|| default_scratch(&sd, &args.trial));
-    let out = prepare_scratch(&sd, &args.trial, &scratch)?;
-    let round = sd.proposal(&args.trial)?.round.to_string();
-    let bin_dir = match args.bin_dir {
-        Some(d) => d,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no binary directory")?
-            .to_path_buf(),
-    };
-    let base = [
+        .clone()
+        .unwrap_or_else(|| default_scratch(&sd, &trial));
+    let out = prepare_scratch(&sd, &trial, &scratch)?;
+    let round = sd.proposal(&trial)?.round.to_string();
+    let bins = bin_dir(args.bin_dir.clone())?;
+    let base: Vec<String> = [
         "--run",
         &scratch.display().to_string(),
         "--index",
@@ -59,37 +164,29 @@ fn run(args: Args) -> Result<bool> {
         "--round",
         &round,
     ]
-    .map(String::from);
-    for (stage, extra) in [
-        ("nago-generate", vec![]),
-        ("nago-train", args.train_args.clone()),
-    ] {
-        eprintln!("rerun: {stage} {}", base.join(" "));
-        let status = Command::new(bin_dir.join(stage))
-            .args(&base)
-            .args(&extra)
-            .env_remove("SLURM_ARRAY_TASK_ID")
-            .status()
-            .with_context(|| format!("cannot start {}", bin_dir.join(stage).display()))?;
-        if !status.success() && stage == "nago-generate" {
-            bail!("{stage} failed on the stored inputs");
+    .map(String::from)
+    .to_vec();
+    if !stage(&bins, "nago-generate", &base)? {
+        bail!("nago-generate failed on the stored inputs");
+    }
+    // A failed training is compared too: its status and partial metrics must reproduce.
+    let mut train = base.clone();
+    // The same number of threads as the stored run (CPU reductions depend on it).
+    let stored_result: nago_store::TrialResult =
+        nago_store::read_json(&stored.join("result.json"), Some(nago_store::RESULT_SCHEMA))?;
+    if let Some(t) = stored_result.extra.get("threads").and_then(|v| v.as_u64()) {
+        if !args.train_args.iter().any(|a| a == "--threads") {
+            train.extend(["--threads".to_string(), t.to_string()]);
         }
     }
-    let diffs = compare(&stored, &out.trial_dir(&args.trial))?;
-    if diffs.is_empty() {
-        println!("identical: trial {} reproduces (arch.json byte for byte, status and metrics exactly); rerun in {}", args.trial, scratch.display());
-        Ok(true)
-    } else {
-        println!(
-            "trial {} differs from its rerun in {}:",
-            args.trial,
-            scratch.display()
-        );
-        for d in &diffs {
-            println!("  {:<14} stored {:<24} rerun {}", d.what, d.stored, d.rerun);
-        }
-        Ok(false)
-    }
+    train.extend(args.train_args.iter().cloned());
+    stage(&bins, "nago-train", &train)?;
+    let what = format!("trial {trial} (arch.json byte for byte, status and metrics exactly)");
+    Ok(report(
+        &what,
+        &scratch,
+        &compare(&stored, &out.trial_dir(&trial))?,
+    ))
 }
 
 fn main() -> ExitCode {
