@@ -2,6 +2,7 @@
 //! one of these, so the same code path serves a person at the shell, an array task, the
 //! pipeline driver and the tests.
 
+pub mod bo;
 pub mod generate;
 
 // Sampling and table building make many small allocations; mimalloc is markedly faster at

@@ -5,8 +5,7 @@ use nago_store::StudyDir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[path = "../bo.rs"]
-mod bo;
+use nago_cli::bo;
 
 /// Propose the next round of a study: promotions (successive halving by non-dominated
 /// sorting) first, then new generators at the lowest budget, from the scrambled Sobol design

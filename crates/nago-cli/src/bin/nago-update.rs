@@ -5,8 +5,7 @@ use nago_store::StudyDir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[path = "../bo.rs"]
-mod bo;
+use nago_cli::bo;
 
 /// Scan a study's trial directories and write, atomically: trials.parquet (one row per
 /// evaluation, merged with the existing table: new and changed results added, no row ever
