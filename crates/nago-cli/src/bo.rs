@@ -560,8 +560,11 @@ pub enum ProposeOutcome {
         /// Its trials, with their origin and budget.
         trials: Vec<(String, String, f64)>,
     },
-    /// Nothing to do, and why.
+    /// Nothing to do now, and why (trials without a result, a round that exists).
     Nothing(String),
+    /// The study is over: its evaluation budget is proposed in full, or its final round
+    /// exists. Scripts tell this from `Nothing` by the binary's `nago-propose: done:` line.
+    Done(String),
 }
 
 fn has_started(sd: &StudyDir, id: &str) -> bool {
@@ -657,7 +660,7 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
     };
     if a.final_mode {
         if trials.iter().any(|t| t.proposal.origin == "final") && !a.force {
-            return Ok(ProposeOutcome::Nothing(
+            return Ok(ProposeOutcome::Done(
                 "the final round is already proposed; pass --force to propose another".into(),
             ));
         }
@@ -713,7 +716,7 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
             .count();
         let max = study.search.max_evaluations as usize;
         if used >= max {
-            return Ok(ProposeOutcome::Nothing(format!(
+            return Ok(ProposeOutcome::Done(format!(
                 "the study's budget is spent: {used} of {max} evaluations proposed \
                  (search.max_evaluations)"
             )));

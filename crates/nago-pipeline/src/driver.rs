@@ -344,6 +344,21 @@ pub fn run_search(opts: &SearchOptions) -> Result<usize> {
             bail!("nago-propose failed (its message is above); fix the cause and rerun the same command to continue");
         }
         if sd.rounds()?.len() == before {
+            // nago-propose proposes nothing when the study is done, or when a trial has no
+            // result.json (never after a round this loop trained, but a study directory
+            // edited by hand can be so): only the first is the end of the search.
+            let missing: Vec<String> = sd
+                .trial_ids()?
+                .into_iter()
+                .filter(|t| !sd.trial_dir(t).join("result.json").exists())
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "nago-propose proposed nothing because {} trial(s) have no result.json ({}); train them by hand (README: the stages by hand) and rerun the same command",
+                    missing.len(),
+                    missing.join(", ")
+                );
+            }
             break;
         }
         eprintln!(

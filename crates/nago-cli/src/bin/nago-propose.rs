@@ -18,7 +18,9 @@ use nago_cli::bo;
 /// which trials are pending (exit 0); with --allow-pending they are fantasised as pending
 /// points so the new round avoids them. A round that exists is not proposed again unless
 /// --force (allowed only while none of its trials has started). When the study's
-/// max_evaluations are all proposed, nothing is proposed (the search is over).
+/// max_evaluations are all proposed, nothing is proposed and the output's line starts with
+/// `nago-propose: done:` (the search is over; scripts test for that prefix, exit status 0);
+/// every other case of nothing to do prints `nago-propose: nothing proposed: <why>`.
 ///
 ///   nago-propose --run runs/x
 ///   nago-propose --run runs/x --final            (K samples of each Pareto generator)
@@ -77,6 +79,7 @@ fn run(args: Args) -> Result<()> {
             }
         }
         bo::ProposeOutcome::Nothing(why) => println!("nago-propose: nothing proposed: {why}"),
+        bo::ProposeOutcome::Done(why) => println!("nago-propose: done: {why}"),
     }
     Ok(())
 }
