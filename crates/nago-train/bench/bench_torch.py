@@ -14,8 +14,10 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from nago_torch import NagoNet  # noqa: E402
+# The baseline network is the exported model's module (python/nago_export): one PyTorch
+# implementation of arch.json in the repository, the one whose logits are tested against nago-train's.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "python"))
+from nago_export import NagoNet  # noqa: E402
 
 
 def load_images(data_dir, n):
