@@ -74,6 +74,51 @@ fn smoke_search_runs_to_the_end() {
     assert!(sd.pareto_table().is_file());
     assert!(err.contains("search done"), "{err}");
 
+    // The best-trials table: pareto.parquet's one-budget front, and the front across budgets.
+    let best = |front: &str| -> Vec<serde_json::Value> {
+        let bin = Path::new(env!("CARGO_BIN_EXE_nago-search")).with_file_name("nago-report");
+        let out = Command::new(bin)
+            .args(["best", "--format", "json", "--front", front, "--run"])
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let pareto = nago_table::read_parquet(&sd.pareto_table(), nago_table::TRIALS_SCHEMA).unwrap();
+    let pi = pareto.col("trial").unwrap();
+    let mut in_parquet: Vec<String> = pareto
+        .rows
+        .iter()
+        .map(|r| r[pi].as_str().unwrap().to_string())
+        .collect();
+    let mut at_model: Vec<String> = best("model-budget")
+        .iter()
+        .map(|r| r["trial"].as_str().unwrap().to_string())
+        .collect();
+    in_parquet.sort();
+    at_model.sort();
+    assert_eq!(at_model, in_parquet);
+    let across = best("all-budgets");
+    assert!(!across.is_empty());
+    let objectives = |r: &TrialResult| (r.val_error.unwrap(), r.params.unwrap() as f64);
+    for row in &across {
+        let id = row["trial"].as_str().unwrap();
+        let (_, mine, _) = res.iter().find(|(t, _, _)| t == id).unwrap();
+        let (e, p) = objectives(mine);
+        for (other, r, _) in &res {
+            let (e2, p2) = objectives(r);
+            assert!(
+                !(e2 <= e && p2 <= p && (e2 < e || p2 < p)),
+                "{other} dominates {id} on the front across budgets"
+            );
+        }
+    }
+
     // Every stage reruns from the stored artifacts to the same result.
     let rerun = |args: &[&str]| {
         let out = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_nago-rerun")))

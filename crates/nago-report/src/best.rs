@@ -3,7 +3,7 @@
 use crate::data::{flat_text, StudyData};
 use crate::svg::fmt_num;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One row of the best-trials table.
 #[derive(Debug, Clone, Serialize)]
@@ -24,10 +24,32 @@ pub struct BestRow {
     pub weights: Option<String>,
 }
 
+/// Which Pareto set a best-trials table lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Front {
+    /// Every completed evaluation at whatever budget it was trained to (constraints
+    /// respected): the networks a user can take. What a search prints at its end.
+    #[default]
+    AllBudgets,
+    /// `pareto.parquet`: the front at the one budget nago-update compares (the largest with
+    /// enough evaluations), the set the optimiser and the hypervolume see.
+    ModelBudget,
+}
+
+impl Front {
+    fn indices(self, d: &StudyData) -> Vec<usize> {
+        match self {
+            Front::AllBudgets => d.pareto_recomputed(),
+            Front::ModelBudget => d.pareto(),
+        }
+    }
+}
+
 /// The Pareto set of the completed trials, sorted by the first objective.
-pub fn best_rows(d: &StudyData) -> Vec<BestRow> {
+pub fn best_rows(d: &StudyData, front: Front) -> Vec<BestRow> {
     let params = d.varying_params();
-    d.pareto()
+    front
+        .indices(d)
         .into_iter()
         .map(|i| {
             let t = &d.trials[i];
@@ -89,8 +111,8 @@ pub fn table_cells(d: &StudyData, rows: &[BestRow]) -> (Vec<String>, Vec<Vec<Str
 }
 
 /// The table as aligned text, one row per Pareto-optimal trial.
-pub fn text_table(d: &StudyData) -> String {
-    let rows = best_rows(d);
+pub fn text_table(d: &StudyData, front: Front) -> String {
+    let rows = best_rows(d, front);
     let (head, body) = table_cells(d, &rows);
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in &body {
@@ -118,14 +140,45 @@ pub fn text_table(d: &StudyData) -> String {
         s.trim_end().to_string()
     };
     let mut out = String::new();
-    let scored = d.scored().len();
+    let scored = d.scored();
     out.push_str(&format!(
-        "{}: {} Pareto-optimal of {} completed evaluations ({} trials in all)\n",
+        "{}: {} Pareto-optimal of {} completed evaluations ({} trials in all)",
         d.study.name,
         rows.len(),
-        scored,
+        scored.len(),
         d.trials.len()
     ));
+    // Say which front this is, so nobody reads a one-budget front as the study's last word.
+    let budgets: BTreeSet<u64> = rows.iter().map(|r| r.budget.to_bits()).collect();
+    let at = |b: u64| fmt_num(f64::from_bits(b));
+    match front {
+        Front::AllBudgets => out.push_str(&format!(
+            ", across budgets (its members trained for {} epochs)",
+            budgets
+                .iter()
+                .map(|&b| at(b))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Front::ModelBudget => {
+            if let Some(&b) = budgets.iter().next().filter(|_| budgets.len() == 1) {
+                let beyond = scored
+                    .iter()
+                    .filter(|&&i| {
+                        d.trials[i]
+                            .result
+                            .as_ref()
+                            .is_some_and(|r| r.budget > f64::from_bits(b))
+                    })
+                    .count();
+                out.push_str(&format!(", compared at {} epochs (pareto.parquet)", at(b)));
+                if beyond > 0 {
+                    out.push_str(&format!("; {beyond} evaluations at larger budgets"));
+                }
+            }
+        }
+    }
+    out.push('\n');
     out.push_str(&line(&head));
     out.push('\n');
     for r in &body {
@@ -136,8 +189,8 @@ pub fn text_table(d: &StudyData) -> String {
 }
 
 /// The table as CSV (RFC 4180 quoting).
-pub fn csv_table(d: &StudyData) -> String {
-    let rows = best_rows(d);
+pub fn csv_table(d: &StudyData, front: Front) -> String {
+    let rows = best_rows(d, front);
     let (head, body) = table_cells(d, &rows);
     let q = |s: &String| {
         if s.contains([',', '"', '\n']) {

@@ -338,11 +338,22 @@ impl StudyData {
         self.pareto_recomputed()
     }
 
-    /// The non-dominated completed trials over all budgets, computed from the trial files.
+    /// The non-dominated completed trials over all budgets, computed from the trial files,
+    /// leaving out trials that break a study constraint: the trained networks a user can
+    /// take, every number measured on the weights in its trial directory (a promotion and its
+    /// parent are two networks; the better-trained one usually dominates). Unlike
+    /// [`StudyData::pareto`], which compares at the one budget the optimiser models.
     pub fn pareto_recomputed(&self) -> Vec<usize> {
         let pts: Vec<(usize, Vec<f64>)> = self
             .scored()
             .into_iter()
+            .filter(|&i| {
+                self.study.constraints.iter().all(|c| {
+                    self.trials[i]
+                        .metric(&c.metric)
+                        .is_some_and(|v| v.is_finite() && v <= c.max)
+                })
+            })
             .map(|i| (i, self.min_coords(&self.trials[i])))
             .collect();
         let mut front: Vec<usize> = pts

@@ -1,7 +1,7 @@
 //! The report page: one self-contained HTML file with every figure inlined as SVG.
 
 use crate::archpic::{self, Renderer};
-use crate::best::{best_rows, table_cells};
+use crate::best::{best_rows, table_cells, Front};
 use crate::data::StudyData;
 use crate::epochs;
 use crate::figures::{self, Figure};
@@ -145,9 +145,9 @@ pub fn render(d: &StudyData, figs: &[Figure], warnings: &[String]) -> String {
         d.pareto().len()
     );
     // Best-trials table.
-    let rows = best_rows(d);
+    let rows = best_rows(d, Front::AllBudgets);
     let (head, body) = table_cells(d, &rows);
-    s.push_str("<h2>Best trials (Pareto set)</h2><table id=\"best\"><tr>");
+    s.push_str("<h2>Best trials (Pareto set of every evaluation, across budgets)</h2><table id=\"best\"><tr>");
     for h in &head {
         let _ = write!(s, "<th>{}</th>", esc(h));
     }

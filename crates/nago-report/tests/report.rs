@@ -92,8 +92,27 @@ fn pareto_set_is_exactly_the_non_dominated() {
 fn best_table_lists_the_front_with_paths() {
     let s = study(24);
     let d = StudyData::load(s.path()).unwrap();
-    let rows = best::best_rows(&d);
-    assert_eq!(rows.len(), d.pareto().len());
+    // pareto.parquet's front (one budget) and the front across budgets.
+    let at_model = best::best_rows(&d, best::Front::ModelBudget);
+    assert_eq!(at_model.len(), d.pareto().len());
+    // (This synthetic study has no pareto.parquet; the smoke end-to-end test checks the
+    // one-budget front against nago-update's.)
+    let rows = best::best_rows(&d, best::Front::AllBudgets);
+    assert_eq!(rows.len(), d.pareto_recomputed().len());
+    // No completed evaluation dominates a row of the front across budgets.
+    for r in &rows {
+        let (e, p) = (r.objectives["val_error"], r.objectives["params"]);
+        for i in d.scored() {
+            let t = &d.trials[i];
+            let (e2, p2) = (t.metric("val_error").unwrap(), t.metric("params").unwrap());
+            assert!(
+                !(e2 <= e && p2 <= p && (e2 < e || p2 < p)),
+                "{} dominates {}",
+                t.id,
+                r.trial
+            );
+        }
+    }
     for r in &rows {
         assert!(Path::new(&r.arch).is_file());
         assert!(r.objectives.contains_key("val_error") && r.objectives.contains_key("params"));
@@ -103,10 +122,10 @@ fn best_table_lists_the_front_with_paths() {
     for w in rows.windows(2) {
         assert!(w[0].objectives["val_error"] <= w[1].objectives["val_error"]);
     }
-    let text = best::text_table(&d);
+    let text = best::text_table(&d, best::Front::AllBudgets);
     assert_eq!(text.lines().count(), rows.len() + 2);
     assert!(text.lines().nth(1).unwrap().contains("val_error"));
-    let csv = best::csv_table(&d);
+    let csv = best::csv_table(&d, best::Front::AllBudgets);
     assert_eq!(csv.lines().count(), rows.len() + 1);
 }
 

@@ -42,6 +42,10 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Which front: every evaluation across budgets (the trained networks you have), or
+        /// pareto.parquet's, at the one budget the optimiser compares.
+        #[arg(long, value_enum, default_value = "all-budgets")]
+        front: best::Front,
     },
     /// Export a trial's model: copies arch.json and its weights (safetensors) into OUT with an
     /// export.json manifest; load it in PyTorch with `python/nago_export`.
@@ -109,12 +113,15 @@ fn run(cli: Cli) -> Result<()> {
                 s.own_pictures
             );
         }
-        Cmd::Best { run, format } => {
+        Cmd::Best { run, format, front } => {
             let d = StudyData::load(&run)?;
             match format {
-                Format::Table => print!("{}", best::text_table(&d)),
-                Format::Csv => print!("{}", best::csv_table(&d)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&best::best_rows(&d))?),
+                Format::Table => print!("{}", best::text_table(&d, front)),
+                Format::Csv => print!("{}", best::csv_table(&d, front)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&best::best_rows(&d, front))?
+                ),
             }
         }
         Cmd::Export {
