@@ -89,7 +89,7 @@ fn smoke_search_runs_to_the_end() {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let pareto = nago_table::read_parquet(&sd.pareto_table(), nago_table::TRIALS_SCHEMA).unwrap();
+    let pareto = nago_table::read_parquet(&sd.pareto_table(), nago_table::PARETO_SCHEMA).unwrap();
     let pi = pareto.col("trial").unwrap();
     let mut in_parquet: Vec<String> = pareto
         .rows
