@@ -4,7 +4,7 @@
 # On a machine without a GPU the environment stays lean: torch without its CUDA dependencies,
 # except the two small libraries libtorch_cpu.so itself needs (cudart, cupti); the Rust build
 # links libtorch from it and never imports torch. The PyTorch-eager baseline of
-# `make bench-train` needs `import torch`, hence a full wheel: it has its own .venv-torch.
+# `make bench-train` needs `import torch`, hence a full wheel: it uses python/.venv.
 
 TORCH_VERSION := 2.11.0
 TRAIN_VENV := .venv
@@ -51,17 +51,13 @@ TEST_DEPS += $(FMNIST_DIR)/.stamp
 
 # nago-train against PyTorch eager: same torch, threads, batch size, data in memory and
 # training step, for three generated architectures. `import torch` needs torch's CUDA
-# dependencies even on a CPU, so the Python baseline gets its own full environment
-# (.venv-torch, ~4 GB); the lean .venv stays what the build links against.
+# dependencies even on a CPU, so the Python baseline runs in the full-torch environment that
+# the export test uses (python/.venv, ~4 GB; rule in mk/report.mk) and its network is
+# python/nago_export's; the lean .venv stays what the build links against.
 # Last line: `train: <ratio>x PyTorch eager` (geometric mean).
-BENCH_TORCH_VENV := .venv-torch
+BENCH_TORCH_VENV := python/.venv
 BENCH_TRAIN_THREADS ?= 2
-$(BENCH_TORCH_VENV)/.stamp:
-	$(PYTHON) -m venv $(BENCH_TORCH_VENV)
-	$(BENCH_TORCH_VENV)/bin/pip install -q $(TRAIN_PIP_CACHE) torch==$(TORCH_VERSION) numpy
-	$(BENCH_TORCH_VENV)/bin/python -c 'import torch; print("torch", torch.__version__)'
-	touch $@
 
-bench-train: $(TRAIN_VENV)/.torch-stamp $(BENCH_TORCH_VENV)/.stamp $(FMNIST_DIR)/.stamp
+bench-train: $(TRAIN_VENV)/.torch-stamp $(BENCH_TORCH_VENV)/.torch-stamp $(FMNIST_DIR)/.stamp
 	@$(BUILD_ENV) $(CARGO) build -q $(CARGO_FLAGS) -p nago-train --example bench_train
 	@BENCH_TRAIN_THREADS=$(BENCH_TRAIN_THREADS) PYTHON=$(BENCH_TORCH_VENV)/bin/python bash crates/nago-train/bench/bench_train.sh

@@ -8,7 +8,7 @@ BATCH=${BENCH_TRAIN_BATCH:-96}
 WARMUP=${BENCH_TRAIN_WARMUP:-3}
 STEPS=${BENCH_TRAIN_STEPS:-12}
 DATA=${BENCH_TRAIN_DATA:-data/fashion-mnist}
-PY=${PYTHON:-.venv-torch/bin/python}
+PY=${PYTHON:-python/.venv/bin/python}
 DIR=$(mktemp -d /tmp/nago-bench-train.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 EX=target/release/examples/bench_train

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check of nago-train (see shared/notes/gpu.md): run on the lent machine from the repo root.
-# Prepare: build with the full torch wheel (CARGO_TARGET_DIR=target/cuda LIBTORCH=.venv-torch/.../torch),
+# Prepare: build with the full torch wheel (CARGO_TARGET_DIR=target/cuda LIBTORCH=python/.venv/.../torch),
 # strip target/cuda/release/{nago-train,examples/bench_train} into .device/, copy the Fashion-MNIST
 # .gz files into .device/fmnist and three arch.json (bench_train write .device) there; carry .device.
 set -u
