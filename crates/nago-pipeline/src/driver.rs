@@ -228,25 +228,17 @@ fn run_round(sd: &StudyDir, round: u32, opts: &SearchOptions) -> Result<()> {
                     )?;
                     if !ok {
                         let log = fs::read_to_string(dir.join("generate.log")).unwrap_or_default();
-                        let r = TrialResult {
-                            schema: nago_store::RESULT_SCHEMA.into(),
-                            trial: trial.clone(),
-                            status: nago_store::TrialStatus::Crashed,
-                            budget: sd.proposal(trial)?.budget,
-                            epochs_done: Some(0.0),
-                            val_accuracy: None,
-                            val_error: None,
-                            test_accuracy: None,
-                            params: None,
-                            macs: None,
-                            memory_mb: None,
-                            train_seconds: None,
-                            error: Some(format!(
+                        let r = TrialResult::failure(
+                            trial,
+                            sd.proposal(trial)?.budget,
+                            nago_store::TrialStatus::Crashed,
+                            format!(
                                 "nago-generate failed: {}",
                                 log.lines().last().unwrap_or("")
-                            )),
-                            extra: Default::default(),
-                        };
+                            ),
+                            false,
+                            None,
+                        );
                         nago_store::atomic_write_json(&dir.join("result.json"), &r)?;
                         return Ok(fmt_result(&r));
                     }

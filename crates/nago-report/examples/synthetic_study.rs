@@ -192,6 +192,8 @@ pub fn write_study(root: &Path, n: usize) {
             } else {
                 None
             },
+            retryable: false,
+            attempts: 0,
             extra: Default::default(),
         };
         if !failed {

@@ -25,5 +25,5 @@ pub use error::StoreError;
 pub use fsio::{atomic_write, atomic_write_json, read_json, read_text, StudyLock};
 pub use layout::StudyDir;
 pub use proposal::{Proposal, RoundProposals, PROPOSAL_SCHEMA, ROUND_SCHEMA};
-pub use result::{TrialResult, TrialStatus, RESULT_SCHEMA};
+pub use result::{TrialResult, TrialStatus, MAX_ATTEMPTS, RESULT_SCHEMA};
 pub use seed::derive_seed;

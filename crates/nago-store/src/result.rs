@@ -64,12 +64,78 @@ pub struct TrialResult {
     /// The error message, for a failed run.
     #[serde(default)]
     pub error: Option<String>,
+    /// Whether the failure is not a property of the trial (a signal from a scheduler, a
+    /// cancelled task, a full disk, a crash of a stage, the time limit of a Slurm job): such a
+    /// trial is run again (resuming its checkpoint) up to [`MAX_ATTEMPTS`] times.
+    /// `killed` results are retryable whatever this says (older files lack the field).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub retryable: bool,
+    /// How many runs of this trial have ended in a retryable failure so far (1 for the first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
     /// Everything else the trainer records (device, images/s, library versions, ...).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Retryable failures of one trial after which it counts as failed for good (so that a cause
+/// that repeats every time, e.g. a generator whose sampling always fails, cannot loop forever).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl TrialResult {
+    /// A failed run with nothing measured: the one constructor for failures outside the
+    /// trainer (nago-generate failing, a task cancelled before training). `previous` is the
+    /// trial's earlier result, if any, whose attempt count a retryable failure continues.
+    pub fn failure(
+        trial: &str,
+        budget: f64,
+        status: TrialStatus,
+        error: impl Into<String>,
+        retryable: bool,
+        previous: Option<&TrialResult>,
+    ) -> Self {
+        TrialResult {
+            schema: RESULT_SCHEMA.into(),
+            trial: trial.into(),
+            status,
+            budget,
+            epochs_done: Some(0.0),
+            val_accuracy: None,
+            val_error: None,
+            test_accuracy: None,
+            params: None,
+            macs: None,
+            memory_mb: None,
+            train_seconds: None,
+            error: Some(error.into()),
+            retryable,
+            attempts: if retryable {
+                previous.map_or(0, |p| p.attempts) + 1
+            } else {
+                0
+            },
+            extra: Default::default(),
+        }
+    }
+
+    /// Whether this result is a retryable failure (see [`TrialResult::retryable`]).
+    pub fn is_retryable_failure(&self) -> bool {
+        self.status != TrialStatus::Ok && (self.retryable || self.status == TrialStatus::Killed)
+    }
+
+    /// Whether this result is final: a success, a failure that retrying would not change, or a
+    /// retryable failure that has used up its [`MAX_ATTEMPTS`].
+    pub fn is_final(&self) -> bool {
+        !self.is_retryable_failure() || self.attempts >= MAX_ATTEMPTS
+    }
+
     /// Looks up a metric by name: the typed fields first, then numeric `extra` fields.
     pub fn metric(&self, name: &str) -> Option<f64> {
         match name {

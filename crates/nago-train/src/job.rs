@@ -471,6 +471,8 @@ fn make_result(
         memory_mb: Some(arch.counts.param_bytes as f64 / 1e6),
         train_seconds: Some(o.seconds),
         error,
+        retryable: status == TrialStatus::Killed,
+        attempts: 0,
         extra,
     }
 }
