@@ -1,6 +1,7 @@
 # lib.sh — small helpers shared by submit.sh, trial.sbatch and update.sbatch (sourced, not run).
-# They read the study directory's plain files with sed/grep only, so the pipeline needs nothing
-# on the cluster beyond bash, coreutils, Slurm's client commands and the nago binaries.
+# They parse no study file: what a study holds comes from the nago binaries (nago-status prints
+# one item a line; nago-propose's exit status says proposed / pending / done), so the pipeline
+# needs nothing on the cluster beyond bash, coreutils, Slurm's client commands and the binaries.
 
 ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
@@ -31,28 +32,14 @@ round_dir() {  # round_dir RUN R
 
 # The trial ids of round R, one a line, in array-index order (line i+1 = index i).
 round_trials() {  # round_trials RUN R
-  local d; d=$(round_dir "$1" "$2") || return 1
-  tr -d ' \n\r\t' < "$d/proposals.json" |
-    sed -n 's/.*"trials":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | sed 's/^"//; s/"$//' | grep -v '^$' || true
+  "$NAGO_BIN_DIR/nago-status" trials --run "$1" --round "$2" --ids
 }
 
-# The status field of a trial's result.json (ok, diverged, …, killed), or nothing.
-trial_status() {  # trial_status RUN TRIAL
-  local f="$1/trials/$2/result.json"
-  [ -s "$f" ] || return 0
-  tr -d ' \n\r\t' < "$f" | grep -o '"status":"[a-z_]*"' | head -n 1 | sed 's/.*:"//; s/"$//' || true
-}
-
-# The array indices of round R that still need a task: no result.json, or status `killed`
-# (a signal is not a property of the architecture, so it is retried; nago-train resumes
-# from its checkpoint). Same rule as the local pipeline (nago-pipeline's trial_state).
+# The array indices of round R that still need a task: nago-status applies the study's one
+# rule (no final result: pending, or a retryable failure such as a killed task with attempts
+# left; nago-train resumes from its checkpoint). The same rule as the local pipeline.
 pending_indices() {  # pending_indices RUN R
-  local i=0 t s
-  while read -r t; do
-    s=$(trial_status "$1" "$t")
-    if [ -z "$s" ] || [ "$s" = killed ]; then echo "$i"; fi
-    i=$((i + 1))
-  done < <(round_trials "$1" "$2")
+  "$NAGO_BIN_DIR/nago-status" pending --run "$1" --round "$2"
 }
 
 # Slurm bookkeeping of a study lives in RUN/logs: slurm-jobs.tsv (round, array job, update

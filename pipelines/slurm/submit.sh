@@ -122,7 +122,7 @@ mkdir -p "$NAGO_RUN"
 NAGO_RUN=$(cd "$NAGO_RUN" && pwd)
 NAGO_BIN_DIR=$(cd "${NAGO_BIN_DIR:-$REPO/target/release}" 2>/dev/null && pwd) ||
   die "bin dir ${NAGO_BIN_DIR:-$REPO/target/release} does not exist (build with \`make bins\`)"
-for b in nago-propose nago-generate nago-train nago-update; do
+for b in nago-propose nago-generate nago-train nago-update nago-status; do
   [ -x "$NAGO_BIN_DIR/$b" ] || die "$NAGO_BIN_DIR/$b is missing (build with \`make bins\`, or pass --bin-dir)"
 done
 case "${NAGO_CPUS}${NAGO_GPUS:-0}${NAGO_MAX_PARALLEL:-0}" in *[!0-9]*) die "--cpus, --gpus, --max-parallel take integers" ;; esac
@@ -198,7 +198,8 @@ fi
 
 # --- the round to run -------------------------------------------------------------------------
 if [ -z "$(latest_round "$RUN")" ]; then
-  "$NAGO_BIN_DIR/nago-propose" --run "$RUN" || die "nago-propose failed (its message is above)"
+  rc=0; "$NAGO_BIN_DIR/nago-propose" --run "$RUN" || rc=$?
+  [ "$rc" = 0 ] || die "nago-propose exited $rc (its message is above)"
 fi
 R=$(latest_round "$RUN")
 [ -n "$R" ] || die "nago-propose proposed no first round (its message is above)"

@@ -15,17 +15,32 @@
 #                         fraction of a second before the long evaluation), so a late signal
 #                         lets it finish `ok`.
 #
-# Either way Slurm marks the task FAILED (non-zero exit), and the round's update job (afterany)
-# must still record it and chain the next round. The wrapper writes one line to
-# NAGO_TEST_FAULT_LOG when it injects the fault, so the test can tell that it did.
+#   scancel               on the task's first run only, `scancel` of this very array task
+#                         NAGO_TEST_FAULT_AFTER seconds (default 0.5) after nago-train started:
+#                         Slurm's own cancellation (SIGTERM to the job's processes), so the
+#                         trainer records `killed`, a retryable failure; the update job must
+#                         resubmit the task and the study must still finish.
+#
+# Slurm marks a faulted task FAILED (or CANCELLED), and the round's update job (afterany) must
+# still record it and go on. The wrapper writes one line to NAGO_TEST_FAULT_LOG when it injects
+# a fault, so the test can tell that it did. Several faults: NAGO_TEST_FAULTS="R:I:MODE …"
+# (else the one of NAGO_TEST_FAULT_ROUND / _INDEX / NAGO_TEST_FAULT).
 set -u
 round=${NAGO_ROUND:-} index=${SLURM_ARRAY_TASK_ID:-}
-if [ "$round" != "${NAGO_TEST_FAULT_ROUND:-x}" ] || [ "$index" != "${NAGO_TEST_FAULT_INDEX:-x}" ]; then
-  exec "$@"
-fi
+mode=
+for f in ${NAGO_TEST_FAULTS:-${NAGO_TEST_FAULT_ROUND:-x}:${NAGO_TEST_FAULT_INDEX:-x}:${NAGO_TEST_FAULT:-time-limit}}; do
+  IFS=: read -r fr fi fm <<<"$f"
+  if [ "$round" = "$fr" ] && [ "$index" = "$fi" ]; then mode=$fm; fi
+done
+[ -n "$mode" ] || exec "$@"
 note() { echo "$(date -u +%FT%TZ) round $round index $index: $*" >> "${NAGO_TEST_FAULT_LOG:-/dev/null}"; }
+if [ "$mode" = scancel ]; then
+  marker="${NAGO_TEST_FAULT_LOG:-/tmp/nago-fault}.scancel-$round-$index"
+  [ -e "$marker" ] && exec "$@"   # the resubmitted task runs normally
+  : > "$marker"
+fi
 
-case "${NAGO_TEST_FAULT:-time-limit}" in
+case "$mode" in
   time-limit)
     # trial.sbatch may already pass --time-limit (from the job's time limit): replace it.
     args=()
@@ -55,5 +70,14 @@ case "${NAGO_TEST_FAULT:-time-limit}" in
     kill "$killer" 2>/dev/null
     wait "$killer" 2>/dev/null
     exit $rc ;;
-  *) echo "fault-launcher.sh: unknown NAGO_TEST_FAULT '${NAGO_TEST_FAULT}'" >&2; exit 64 ;;
+  scancel)
+    after=${NAGO_TEST_FAULT_AFTER:-0.5}
+    "$@" &
+    pid=$!
+    sleep "$after"
+    note "scancel ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} while nago-train (pid $pid) runs"
+    scancel "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+    wait "$pid"
+    exit $? ;;
+  *) echo "fault-launcher.sh: unknown fault mode '$mode'" >&2; exit 64 ;;
 esac

@@ -31,6 +31,9 @@ CI=$HERE/slurm-ci.sh
 PY=$HERE/.venv/bin/python
 TIMEOUT=${SLURM_TEST_TIMEOUT:-900}
 FAULT_ROUND=0 FAULT_INDEX=1
+# The second fault: round 1's task 0 is cancelled with scancel on its first run (a retryable
+# failure): the update job must resubmit it and the study must finish with it `ok`.
+CANCEL_ROUND=1 CANCEL_INDEX=0
 export NAGO_TEST_FAULT=${NAGO_TEST_FAULT:-time-limit}
 case "$NAGO_TEST_FAULT" in sigterm) FAULT_STATUS=killed ;; *) FAULT_STATUS=time_limit ;; esac
 cd "$REPO" || exit 1
@@ -65,7 +68,7 @@ trap 'exit 130' INT TERM
 
 # --- prerequisites ----------------------------------------------------------------------------
 missing=()
-for b in nago-propose nago-generate nago-train nago-update; do
+for b in nago-propose nago-generate nago-train nago-update nago-status; do
   [ -x "$BIN/$b" ] || missing+=("$b")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -109,11 +112,12 @@ cp "$REPO/pipelines/presets/smoke.json" "$L/study.json"
 local_ok=1
 for _ in 1 2 3 4 5 6; do   # more than the 2 rounds expected: a runaway loop stops here
   before=$(ls "$L/rounds" 2>/dev/null | wc -l)
-  "$BIN/nago-propose" --run "$L" || { local_ok=0; break; }
+  rc=0; "$BIN/nago-propose" --run "$L" || rc=$?
+  case $rc in 0) ;; 6) break ;; *) local_ok=0; break ;; esac   # 6: the study is done
   after=$(ls "$L/rounds" 2>/dev/null | wc -l)
-  [ "$after" -gt "$before" ] || break
+  [ "$after" -gt "$before" ] || { local_ok=0; break; }
   r=$(ls "$L/rounds" | sort -n | tail -n 1)
-  q=$(tr -d ' \n\t' < "$L/rounds/$r/proposals.json" | sed -n 's/.*"trials":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | grep -c .)
+  q=$("$BIN/nago-status" trials --run "$L" --round $((10#$r)) --ids | wc -l)
   for ((i = 0; i < q; i++)); do
     "$BIN/nago-generate" --run "$L" --index "$i" --round $((10#$r)) >>"$WORK/local.log" 2>&1 &&
       OMP_NUM_THREADS=1 "$BIN/nago-train" --run "$L" --index "$i" --round $((10#$r)) --threads 1 \
@@ -132,7 +136,7 @@ say "Slurm run in $WORK/slurm (fault: $NAGO_TEST_FAULT for round $FAULT_ROUND in
 S=$WORK/slurm
 t0=$SECONDS
 NAGO_TRAIN_LAUNCHER=$HERE/fault-launcher.sh \
-  NAGO_TEST_FAULT_ROUND=$FAULT_ROUND NAGO_TEST_FAULT_INDEX=$FAULT_INDEX \
+  NAGO_TEST_FAULTS="$FAULT_ROUND:$FAULT_INDEX:$NAGO_TEST_FAULT $CANCEL_ROUND:$CANCEL_INDEX:scancel" \
   NAGO_TEST_FAULT_LOG=$WORK/fault.log \
   "$REPO/pipelines/slurm/submit.sh" --run "$S" --preset smoke --bin-dir "$BIN" --cpus 1 \
   --wait --timeout "$TIMEOUT"
@@ -143,35 +147,49 @@ check "slurm-state is 'done' (found '$(cat "$S/logs/slurm-state" 2>/dev/null)')"
   test "$(cat "$S/logs/slurm-state" 2>/dev/null)" = "done"
 slurm_rounds=$(ls "$S/rounds" 2>/dev/null | wc -l)
 check "Slurm run: 2 rounds, as the local run (found $slurm_rounds)" test "$slurm_rounds" = 2
-check "2 array jobs and 2 update jobs submitted (slurm-jobs.tsv)" \
-  test "$(grep -c . "$S/logs/slurm-jobs.tsv" 2>/dev/null)" = 2
+check "3 submissions: rounds 0 and 1, and round 1 again for the cancelled task (slurm-jobs.tsv)" \
+  test "$(cut -f1 "$S/logs/slurm-jobs.tsv" 2>/dev/null | tr '\n' ' ')" = "0 1 1 "
 
 # What Slurm itself recorded for every task (MinJobAge=3600 keeps finished jobs visible).
 task_states() {  # task_states ARRAYJOB -> "index state" lines
   scontrol -o show job "$1" 2>/dev/null |
     sed -n 's/.*ArrayTaskId=\([0-9]*\) .*JobState=\([A-Z_]*\) .*/\1 \2/p' | sort -n
 }
-fault_trial=$(tr -d ' \n\t' < "$S/rounds/0000/proposals.json" 2>/dev/null |
-  sed -n 's/.*"trials":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | sed -n "$((FAULT_INDEX + 1))p" | tr -d '"')
+fault_trial=$("$BIN/nago-status" trial --run "$S" --round "$FAULT_ROUND" --index "$FAULT_INDEX")
+cancel_trial=$("$BIN/nago-status" trial --run "$S" --round "$CANCEL_ROUND" --index "$CANCEL_INDEX")
+sub=0
 while IFS=$'\t' read -r r a u _; do
   [ "$a" = - ] && { fail "round $r: an array job was submitted"; continue; }
   states=$(task_states "$a" | tr '\n' ',' | sed 's/,$//')
-  if [ "$r" = "$FAULT_ROUND" ]; then
-    want="0 COMPLETED,1 FAILED"
-  else
-    want="0 COMPLETED,1 COMPLETED"
-  fi
+  sub=$((sub + 1))
+  case $sub in
+    1) want="0 COMPLETED,1 FAILED" ;;      # round 0: the time-limit fault
+    2) want="0 CANCELLED,1 COMPLETED" ;;   # round 1: task 0 cancelled with scancel
+    *) want="0 COMPLETED" ;;               # round 1 again: only the cancelled task
+  esac
   check "round $r array job $a: Slurm task states [$states], expected [$want]" test "$states" = "$want"
   ustate=$(scontrol -o show job "$u" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
   check "round $r update job $u ran after the array (afterany) and COMPLETED (found $ustate)" \
     test "$ustate" = COMPLETED
 done < "$S/logs/slurm-jobs.tsv"
 
-check "the fault was injected: $(head -n 1 "$WORK/fault.log" 2>/dev/null || echo 'no line in fault.log')" \
-  test -s "$WORK/fault.log"
-fstatus=$(tr -d ' \n\t' < "$S/trials/$fault_trial/result.json" 2>/dev/null | grep -o '"status":"[a-z_]*"' | head -n 1 | cut -d'"' -f4)
+check "both faults were injected: $(tr '\n' ';' < "$WORK/fault.log" 2>/dev/null || echo 'no line in fault.log')" \
+  test "$(grep -c . "$WORK/fault.log" 2>/dev/null)" = 2
+trial_state() { "$BIN/nago-status" trials --run "$S" --json | "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    t = json.loads(line)
+    if t["trial"] == sys.argv[1]:
+        print(t["state"])' "$1"; }
+result_field() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$S/trials/$1/result.json" "$2" 2>/dev/null; }
+fstatus=$(result_field "$fault_trial" status)
 check "the faulted trial $fault_trial has status $FAULT_STATUS in result.json (found '${fstatus:-none}')" \
   test "$fstatus" = "$FAULT_STATUS"
+check "the faulted trial's failure is final (state '$(trial_state "$fault_trial")')" \
+  test "$(trial_state "$fault_trial")" = failed
+cstatus=$(result_field "$cancel_trial" status)
+check "the cancelled trial $cancel_trial was retried and is ok (found '${cstatus:-none}')" \
+  test "$cstatus" = ok
 
 # --- 4. the trial tables -------------------------------------------------------------------------
 say "comparing $L/trials.parquet with $S/trials.parquet"

@@ -89,7 +89,8 @@ pub fn generate_into(
     out: &Path,
     force: bool,
 ) -> Result<(Arch, Outcome)> {
-    let arch = sample(g, seed, input).map_err(|e| anyhow!("cannot sample this generator: {e}"))?;
+    let arch = sample(g, seed, input)
+        .map_err(|e| anyhow::Error::new(e).context("cannot sample this generator"))?;
     let json_path = out.join("arch.json");
     let dot_path = out.join("arch.dot");
     if !force {

@@ -2,7 +2,6 @@
 //! one of these, so the same code path serves a person at the shell, an array task, the
 //! pipeline driver and the tests.
 
-pub mod bo;
 pub mod generate;
 
 // Sampling and table building make many small allocations; mimalloc is markedly faster at
@@ -13,16 +12,27 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// Ends a stage binary: prints an error chain as `<binary>: error: <what>: <why>` (one line
-/// per cause, no backtrace) and maps it to exit code 1, or returns success.
+/// per cause, no backtrace) and maps it to its documented exit code
+/// ([`nago_study::exit::for_error`]), or returns success.
 pub fn finish(binary: &str, result: anyhow::Result<()>) -> ExitCode {
+    finish_with(binary, result.map(|()| nago_study::exit::OK))
+}
+
+/// Like [`finish`], with the exit code of a successful run chosen by the caller.
+pub fn finish_with(binary: &str, result: anyhow::Result<u8>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{binary}: error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::FAILURE
+            print_error(binary, &e);
+            ExitCode::from(nago_study::exit::for_error(&e))
         }
+    }
+}
+
+/// Prints an error chain as `<binary>: error: <what>` and `  caused by: <why>` lines.
+pub fn print_error(binary: &str, e: &anyhow::Error) {
+    eprintln!("{binary}: error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
     }
 }

@@ -12,10 +12,12 @@ fn bin(name: &str) -> PathBuf {
     }
 }
 
-fn run(name: &str, args: &[&str]) -> (bool, String, String) {
+/// (exit code, stdout, stderr); nago-propose exits 5 when it has nothing to propose yet and
+/// 6 when the study is done.
+fn run(name: &str, args: &[&str]) -> (i32, String, String) {
     let o = Command::new(bin(name)).args(args).output().unwrap();
     (
-        o.status.success(),
+        o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into(),
         String::from_utf8_lossy(&o.stderr).into(),
     )
@@ -77,21 +79,22 @@ fn round_trials(run: &str, r: u32) -> Vec<String> {
 fn search(run: &str) -> usize {
     let mut rounds = 0;
     loop {
-        let (ok, out, err) = run_ok("nago-propose", &["--run", run]);
-        assert!(ok, "{err}");
+        let (code, out, err) = run_ok("nago-propose", &["--run", run]);
         if out.contains("nago-propose: done: the study's budget is spent") {
+            assert_eq!(code, 6, "done: {err}");
             return rounds;
         }
+        assert_eq!(code, 0, "{err}");
         for t in round_trials(run, rounds as u32) {
             train(run, &t);
         }
-        let (ok, _, err) = run_ok("nago-update", &["--run", run]);
-        assert!(ok, "{err}");
+        let (code, _, err) = run_ok("nago-update", &["--run", run]);
+        assert_eq!(code, 0, "{err}");
         rounds += 1;
     }
 }
 
-fn run_ok(name: &str, args: &[&str]) -> (bool, String, String) {
+fn run_ok(name: &str, args: &[&str]) -> (i32, String, String) {
     run(name, args)
 }
 
@@ -161,40 +164,43 @@ fn full_search_is_deterministic_with_promotions_and_final_round() {
         "{origins:?}"
     );
     // The final round: 2 samples of each Pareto generator at the full budget.
-    let (ok, out, err) = run("nago-propose", &["--run", &a, "--final"]);
-    assert!(ok && out.contains("round 6"), "{out}{err}");
+    let (code, out, err) = run("nago-propose", &["--run", &a, "--final"]);
+    assert!(code == 0 && out.contains("round 6"), "{out}{err}");
     let fin = round_trials(&a, 6);
     assert!(!fin.is_empty() && fin.len().is_multiple_of(2));
     // A second --final while the final trials are untrained: they are pending.
-    let (_, out, _) = run("nago-propose", &["--run", &a, "--final"]);
+    let (code, out, _) = run("nago-propose", &["--run", &a, "--final"]);
     assert!(
-        out.contains("nothing proposed") && out.contains("no result yet"),
+        code == 5 && out.contains("nothing proposed") && out.contains("no result yet"),
         "{out}"
     );
     for t in &fin {
         train(&a, t);
     }
-    let (_, out, _) = run("nago-propose", &["--run", &a, "--final"]);
-    assert!(out.contains("nago-propose: done: the final round"), "{out}");
+    let (code, out, _) = run("nago-propose", &["--run", &a, "--final"]);
+    assert!(
+        code == 6 && out.contains("nago-propose: done: the final round"),
+        "{out}"
+    );
 }
 
 #[test]
 fn robustness() {
     let d = tempfile::tempdir().unwrap();
     let s = study(d.path());
-    let (ok, out, _) = run("nago-propose", &["--run", &s]);
-    assert!(ok && out.contains("round 0"), "{out}");
+    let (code, out, _) = run("nago-propose", &["--run", &s]);
+    assert!(code == 0 && out.contains("round 0"), "{out}");
     // Duplicated proposal: a second call while round 0 is pending proposes nothing.
-    let (ok, out, _) = run("nago-propose", &["--run", &s]);
+    let (code, out, _) = run("nago-propose", &["--run", &s]);
     assert!(
-        ok && out.contains("nothing proposed") && out.contains("no result yet"),
+        code == 5 && out.contains("nothing proposed") && out.contains("no result yet"),
         "{out}"
     );
-    let (ok, out, _) = run("nago-propose", &["--run", &s, "--round", "0"]);
-    assert!(ok && out.contains("already proposed"), "{out}");
+    let (code, out, _) = run("nago-propose", &["--run", &s, "--round", "0"]);
+    assert!(code == 5 && out.contains("already proposed"), "{out}");
     let before = std::fs::read(Path::new(&s).join("rounds/0000/proposals.json")).unwrap();
-    let (ok, _, err) = run("nago-propose", &["--run", &s, "--round", "0", "--force"]);
-    assert!(ok, "{err}");
+    let (code, _, err) = run("nago-propose", &["--run", &s, "--round", "0", "--force"]);
+    assert_eq!(code, 0, "{err}");
     assert_eq!(
         before,
         std::fs::read(Path::new(&s).join("rounds/0000/proposals.json")).unwrap()
@@ -214,11 +220,12 @@ fn robustness() {
     .unwrap();
     std::fs::create_dir_all(Path::new(&s).join("trials/99999")).unwrap();
     std::fs::write(Path::new(&s).join("trials/99999/proposal.json"), "{").unwrap();
-    let (ok, out, err) = run("nago-update", &["--run", &s]);
-    assert!(ok, "{err}");
+    let (code, out, err) = run("nago-update", &["--run", &s]);
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("result.json") && err.contains(&t[1]), "{err}");
     assert!(err.contains("99999"), "{err}");
-    assert!(out.contains("1 pending"), "{out}");
+    // The missing result and the two unreadable ones: all three trials are to be (re)trained.
+    assert!(out.contains("3 pending"), "{out}");
     // NaN is not valid JSON: that result is reported too; the valid one is a row.
     assert!(out.contains("1 rows"), "{out}");
     // With NaN written as a number-free failure instead: status ok but val_error missing.
@@ -230,31 +237,31 @@ fn robustness() {
         ),
     )
     .unwrap();
-    let (ok, out, err) = run("nago-update", &["--run", &s]);
+    let (code, out, err) = run("nago-update", &["--run", &s]);
     assert!(
-        ok && out.contains("2 rows") && out.contains("1 new"),
+        code == 0 && out.contains("2 rows") && out.contains("1 new"),
         "{out}{err}"
     );
     // The row of a trial whose result disappears is kept.
     std::fs::remove_file(Path::new(&s).join("trials").join(&t[0]).join("result.json")).unwrap();
-    let (ok, out, _) = run("nago-update", &["--run", &s]);
+    let (code, out, _) = run("nago-update", &["--run", &s]);
     assert!(
-        ok && out.contains("2 rows") && out.contains("1 kept"),
+        code == 0 && out.contains("2 rows") && out.contains("1 kept"),
         "{out}"
     );
     // Two updates at once: the second is refused while the first holds the lock.
     let lock = nago_store::StudyLock::acquire(Path::new(&s), "test").unwrap();
-    let (ok, _, err) = run("nago-update", &["--run", &s]);
-    assert!(!ok && err.contains(".lock"), "{err}");
-    let (ok, _, err) = run("nago-propose", &["--run", &s]);
-    assert!(!ok && err.contains(".lock"), "{err}");
+    let (code, _, err) = run("nago-update", &["--run", &s]);
+    assert!(code == 4 && err.contains(".lock"), "{err}");
+    let (code, _, err) = run("nago-propose", &["--run", &s]);
+    assert!(code == 4 && err.contains(".lock"), "{err}");
     drop(lock);
     // A corrupt trial table is an error, never silently rebuilt.
     std::fs::write(Path::new(&s).join("trials.parquet"), "garbage").unwrap();
-    let (ok, _, err) = run("nago-update", &["--run", &s]);
-    assert!(!ok && err.contains("trials.parquet"), "{err}");
+    let (code, _, err) = run("nago-update", &["--run", &s]);
+    assert!(code == 1 && err.contains("trials.parquet"), "{err}");
     // A bad study is a clear error naming the file.
     std::fs::write(Path::new(&s).join("study.json"), "{}").unwrap();
-    let (ok, _, err) = run("nago-propose", &["--run", &s]);
-    assert!(!ok && err.contains("study.json"), "{err}");
+    let (code, _, err) = run("nago-propose", &["--run", &s]);
+    assert!(code == 1 && err.contains("study.json"), "{err}");
 }

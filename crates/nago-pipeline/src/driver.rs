@@ -1,16 +1,44 @@
-//! The round loop.
+//! The search loop: train what needs training, update, propose, until the study is done.
 
-use crate::status::{trial_state, TrialState};
 use anyhow::{anyhow, bail, Context, Result};
 use nago_space::Study;
-use nago_store::{atomic_write, StudyDir, TrialResult};
-use std::fs::{self, File, OpenOptions};
+use nago_store::{atomic_write, StudyDir, TrialDir, TrialResult, TrialState};
+use nago_study::exit;
+use serde::Serialize;
+use std::fs::{self, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Where nago-train runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// CUDA when available, else the CPU (nago-train's default).
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// CUDA device N.
+    Cuda(usize),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("`{s}`: expected auto, cpu, cuda or cuda:N")),
+        }
+    }
+}
 
 /// How to run a search.
 #[derive(Debug, Clone)]
@@ -21,17 +49,62 @@ pub struct SearchOptions {
     pub bin_dir: PathBuf,
     /// Trials trained at once.
     pub parallel: usize,
-    /// CPU threads for each training (default: the cores divided among the parallel trials).
+    /// CPU threads for each training (default: the cores divided among the parallel trials;
+    /// the same for every trial of the search, so that a resumed search trains alike).
     pub threads_per_trial: Option<usize>,
-    /// Extra flags for every `nago-train` call (e.g. `--device cuda`).
-    pub train_args: Vec<String>,
+    /// Where nago-train runs.
+    pub device: Device,
+    /// A per-trial time limit in seconds (the study's own: a trial that reaches it is final).
+    pub time_limit: Option<f64>,
+}
+
+impl SearchOptions {
+    /// The trainer's thread count: fixed for the whole search (CPU results depend on it).
+    pub fn threads(&self) -> usize {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        self.threads_per_trial
+            .unwrap_or((cores / self.parallel.max(1)).max(1))
+    }
+}
+
+/// What a search did (`nago-search --json`).
+#[derive(Debug, Default, Serialize)]
+pub struct SearchSummary {
+    /// The study directory.
+    pub run: PathBuf,
+    /// Training passes run (one per published round or retry).
+    pub passes: usize,
+    /// Trial runs started (generate + train).
+    pub trial_runs: usize,
+    /// Whether nago-propose said the study is done.
+    pub done: bool,
+    /// Wall-clock minutes.
+    pub minutes: f64,
 }
 
 /// Sets `a.b.c = value` in a JSON object, creating objects on the way. `value` is parsed as
-/// JSON when it parses (numbers, booleans, arrays), else taken as a string.
+/// JSON when it is JSON (numbers, booleans, arrays, objects, quoted strings); other text is a
+/// string, but text that starts like JSON and does not parse is an error (so a typo in
+/// `{"log":[1e4,1e5]` is not silently a string).
 fn set_path(doc: &mut serde_json::Value, path: &str, value: &str) -> Result<()> {
-    let v: serde_json::Value = serde_json::from_str(value)
-        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    let v: serde_json::Value = match serde_json::from_str(value) {
+        Ok(v) => v,
+        Err(e) => {
+            let t = value.trim_start();
+            let json_like = t.starts_with(['{', '[', '"'])
+                || t.starts_with(|c: char| c.is_ascii_digit())
+                || (t.starts_with('-') && t[1..].starts_with(|c: char| c.is_ascii_digit()));
+            if json_like {
+                bail!(
+                    "--set {path}={value}: not valid JSON ({e}); quote a string as \
+                     '{path}=\"…\"'"
+                );
+            }
+            serde_json::Value::String(value.to_string())
+        }
+    };
     let mut cur = doc;
     // Space keys contain dots themselves: `space.top.n` addresses `space["top.n"]`.
     let parts: Vec<String> = match path.strip_prefix("space.") {
@@ -84,38 +157,16 @@ pub fn init_study(run: &Path, preset: &Path, overrides: &[(String, String)]) -> 
     Ok(study)
 }
 
-/// A lock on one trial, held by the driver and inherited by the stage processes it starts, so
-/// that after the driver is killed a restarted driver waits for orphaned stages to finish.
-struct TrialLock(File);
-
-impl TrialLock {
-    fn acquire(dir: &Path, trial: &str) -> Result<Self> {
-        fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-        let path = dir.join(".lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("{}", path.display()))?;
-        if f.try_lock().is_err() {
-            eprintln!("  trial {trial}: waiting for a stage left from an earlier run to stop…");
-            f.lock().with_context(|| format!("{}", path.display()))?;
-        }
-        Ok(TrialLock(f))
-    }
-}
-
 /// Runs one stage binary with `args`, its output appended to `log`. The child gets SIGTERM
 /// if the driver dies (so a killed driver leaves no trainer running unattended) and inherits
-/// `keep_fd` (the trial lock).
+/// `keep_fd` (the trial lock). Returns its exit code (None: killed by a signal).
 fn stage(
     bin: &Path,
     args: &[String],
     log: Option<&Path>,
     keep_fd: Option<i32>,
     env: &[(String, String)],
-) -> Result<bool> {
+) -> Result<Option<i32>> {
     let mut cmd = duct::cmd(bin, args).unchecked();
     for (k, v) in env {
         cmd = cmd.env(k, v);
@@ -147,7 +198,7 @@ fn stage(
             bin.display()
         )
     })?;
-    Ok(out.status.success())
+    Ok(out.status.code())
 }
 
 fn fmt_result(r: &TrialResult) -> String {
@@ -168,203 +219,272 @@ fn fmt_result(r: &TrialResult) -> String {
     if let Some(e) = &r.error {
         s.push_str(&format!(" ({})", e.lines().next().unwrap_or("")));
     }
+    if r.is_retryable_failure() && !r.is_final() {
+        s.push_str(", will be retried");
+    }
     s
 }
 
-/// Trains every pending trial of `round`, `parallel` at a time.
-fn run_round(sd: &StudyDir, round: u32, opts: &SearchOptions) -> Result<()> {
-    let props = sd.proposals(round)?;
-    let mut pending = Vec::new();
-    for (i, t) in props.trials.iter().enumerate() {
-        let p = sd.proposal(t)?;
-        if let TrialState::Pending = trial_state(sd, t, p.budget) {
-            pending.push((i, t.clone()));
+/// One trial to run: its round, array index and id.
+#[derive(Debug, Clone)]
+struct Task {
+    round: u32,
+    index: usize,
+    trial: String,
+}
+
+/// Every trial of every published round that needs work (pending, running elsewhere, or a
+/// retryable failure), oldest round first.
+fn unfinished_tasks(sd: &StudyDir) -> Result<Vec<Task>> {
+    let mut tasks = Vec::new();
+    for round in sd.rounds()? {
+        for (index, trial) in sd.proposals(round)?.trials.into_iter().enumerate() {
+            let p = sd.proposal(&trial)?;
+            if !sd.trial(&trial).state(p.budget).is_final() {
+                tasks.push(Task {
+                    round,
+                    index,
+                    trial,
+                });
+            }
         }
     }
-    let total = props.trials.len();
-    let already = total - pending.len();
-    if pending.is_empty() {
-        return Ok(());
+    Ok(tasks)
+}
+
+/// What the trial's files say now, for the progress check.
+fn fingerprint(sd: &StudyDir, t: &Task) -> String {
+    let dir = sd.trial(&t.trial);
+    match sd.proposal(&t.trial) {
+        Ok(p) => match dir.state(p.budget) {
+            TrialState::Failed { result, .. } => format!("failed {}", result.attempts),
+            s => s.label().to_string(),
+        },
+        Err(_) => "unreadable".into(),
     }
-    let parallel = opts.parallel.max(1).min(pending.len());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let threads = opts.threads_per_trial.unwrap_or((cores / parallel).max(1));
+}
+
+/// Generates and trains one trial under its lock; returns the line to print.
+fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
+    let dir: TrialDir = sd.trial(&t.trial);
+    let lock = match dir.lock(false)? {
+        Some(l) => l,
+        None => {
+            eprintln!(
+                "  trial {}: waiting for a stage left from an earlier run to stop…",
+                t.trial
+            );
+            dir.lock(true)?.expect("a waiting lock")
+        }
+    };
+    let fd = Some(lock.as_raw_fd());
+    let run = opts.run.display().to_string();
+    let base = vec![
+        "--run".to_string(),
+        run,
+        "--index".to_string(),
+        t.index.to_string(),
+        "--round".to_string(),
+        t.round.to_string(),
+    ];
+    let t0 = Instant::now();
+    let gen = stage(
+        &opts.bin_dir.join("nago-generate"),
+        &base,
+        Some(&dir.generate_log()),
+        fd,
+        &[],
+    )?;
+    if gen == Some(0) {
+        let threads = opts.threads();
+        let mut args = base.clone();
+        args.extend(["--threads".to_string(), threads.to_string()]);
+        match &opts.device {
+            Device::Auto => {}
+            Device::Cpu => args.extend(["--device".into(), "cpu".into()]),
+            Device::Cuda(n) => args.extend(["--device".into(), format!("cuda:{n}")]),
+        }
+        if let Some(tl) = opts.time_limit {
+            args.extend(["--time-limit".into(), tl.to_string()]);
+        }
+        let env = vec![("OMP_NUM_THREADS".to_string(), threads.to_string())];
+        stage(
+            &opts.bin_dir.join("nago-train"),
+            &args,
+            Some(&dir.train_log()),
+            fd,
+            &env,
+        )?;
+    }
+    drop(lock);
+    let p = sd.proposal(&t.trial)?;
+    Ok(match dir.state(p.budget) {
+        TrialState::Done(r) => fmt_result(&r),
+        TrialState::Failed { result, .. } => fmt_result(&result),
+        _ => {
+            let log = if gen == Some(0) {
+                dir.train_log()
+            } else {
+                dir.generate_log()
+            };
+            format!(
+                "interrupted after {:.0} s without a result (it will be run again; see {})",
+                t0.elapsed().as_secs_f64(),
+                log.display()
+            )
+        }
+    })
+}
+
+/// Runs `tasks`, `opts.parallel` at a time. Errors of single trials are collected.
+fn run_tasks(sd: &StudyDir, tasks: &[Task], opts: &SearchOptions) -> Vec<String> {
+    let parallel = opts.parallel.max(1).min(tasks.len().max(1));
     eprintln!(
-        "round {round}: training {} of {total} trials ({already} done before), {parallel} at a time, {threads} thread(s) each",
-        pending.len()
+        "training {} trial(s) (rounds {}), {parallel} at a time, {} thread(s) each",
+        tasks.len(),
+        round_span(tasks),
+        opts.threads()
     );
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(already);
+    let done = AtomicUsize::new(0);
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let run = opts.run.display().to_string();
     std::thread::scope(|s| {
         for _ in 0..parallel {
             s.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some((index, trial)) = pending.get(k) else {
-                    break;
-                };
-                let dir = sd.trial_dir(trial);
-                let res = (|| -> Result<String> {
-                    let lock = TrialLock::acquire(&dir, trial)?;
-                    let fd = Some(lock.0.as_raw_fd());
-                    let base = vec![
-                        "--run".to_string(),
-                        run.clone(),
-                        "--index".to_string(),
-                        index.to_string(),
-                        "--round".to_string(),
-                        round.to_string(),
-                    ];
-                    let t0 = Instant::now();
-                    let ok = stage(
-                        &opts.bin_dir.join("nago-generate"),
-                        &base,
-                        Some(&dir.join("generate.log")),
-                        fd,
-                        &[],
-                    )?;
-                    if !ok {
-                        let log = fs::read_to_string(dir.join("generate.log")).unwrap_or_default();
-                        let r = TrialResult::failure(
-                            trial,
-                            sd.proposal(trial)?.budget,
-                            nago_store::TrialStatus::Crashed,
-                            format!(
-                                "nago-generate failed: {}",
-                                log.lines().last().unwrap_or("")
-                            ),
-                            false,
-                            None,
-                        );
-                        nago_store::atomic_write_json(&dir.join("result.json"), &r)?;
-                        return Ok(fmt_result(&r));
-                    }
-                    let mut args = base.clone();
-                    args.extend(["--threads".to_string(), threads.to_string()]);
-                    args.extend(opts.train_args.iter().cloned());
-                    let env = vec![("OMP_NUM_THREADS".to_string(), threads.to_string())];
-                    stage(
-                        &opts.bin_dir.join("nago-train"),
-                        &args,
-                        Some(&dir.join("train.log")),
-                        fd,
-                        &env,
-                    )?;
-                    drop(lock);
-                    let p = sd.proposal(trial)?;
-                    Ok(match trial_state(sd, trial, p.budget) {
-                        TrialState::Done(r) => fmt_result(&r),
-                        TrialState::Pending => format!(
-                            "interrupted after {:.0} s (no final result; see {})",
-                            t0.elapsed().as_secs_f64(),
-                            dir.join("train.log").display()
-                        ),
-                    })
-                })();
+                let Some(t) = tasks.get(k) else { break };
+                let res = run_task(sd, t, opts);
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                let total = tasks.len();
                 match res {
-                    Ok(line) => eprintln!("  [{n}/{total}] trial {trial}: {line}"),
+                    Ok(line) => eprintln!("  [{n}/{total}] trial {}: {line}", t.trial),
                     Err(e) => {
-                        eprintln!("  [{n}/{total}] trial {trial}: error: {e:#}");
+                        eprintln!("  [{n}/{total}] trial {}: error: {e:#}", t.trial);
                         errors
                             .lock()
                             .expect("not poisoned")
-                            .push(format!("{trial}: {e:#}"));
+                            .push(format!("{}: {e:#}", t.trial));
                     }
                 }
             });
         }
     });
-    let errors = errors.into_inner().expect("not poisoned");
-    if !errors.is_empty() {
-        bail!(
-            "round {round}: {} trial(s) could not be run:\n  {}",
-            errors.len(),
-            errors.join("\n  ")
-        );
-    }
-    Ok(())
+    errors.into_inner().expect("not poisoned")
 }
 
-/// Runs the search to the end of the study's budget; returns the number of rounds run.
-pub fn run_search(opts: &SearchOptions) -> Result<usize> {
+fn round_span(tasks: &[Task]) -> String {
+    let lo = tasks.iter().map(|t| t.round).min().unwrap_or(0);
+    let hi = tasks.iter().map(|t| t.round).max().unwrap_or(0);
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    }
+}
+
+/// Runs a stage that must succeed (nago-update, nago-propose): its exit code, or an error
+/// naming the documented failure.
+fn study_stage(opts: &SearchOptions, name: &str, extra: &[&str]) -> Result<i32> {
+    let mut args = vec!["--run".to_string(), opts.run.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let code = stage(&opts.bin_dir.join(name), &args, None, None, &[])?;
+    match code {
+        Some(c) if c == exit::OK as i32 || (name == "nago-propose" && c >= exit::PENDING as i32) => {
+            Ok(c)
+        }
+        Some(c) if c == exit::LOCKED as i32 => bail!(
+            "{name}: another nago-propose/nago-update holds the study (exit {c}); wait for it and rerun the same command"
+        ),
+        Some(c) if c == exit::IO_RETRY as i32 => bail!(
+            "{name}: a file system error, e.g. a full disk (exit {c}; its message is above); free space and rerun the same command"
+        ),
+        other => bail!(
+            "{name} failed ({}; its message is above); fix the cause and rerun the same command to continue",
+            other.map_or("killed by a signal".into(), |c| format!("exit {c}"))
+        ),
+    }
+}
+
+/// Runs the search to the end of the study's budget.
+pub fn run_search(opts: &SearchOptions) -> Result<SearchSummary> {
     let sd = StudyDir::new(&opts.run);
     let study = sd.study()?;
-    let run = opts.run.display().to_string();
     let t0 = Instant::now();
     eprintln!(
         "study `{}` in {}: {} evaluations at most, {} per round, budgets {}–{} epochs",
         study.name,
-        run,
+        opts.run.display(),
         study.search.max_evaluations,
         study.search.batch_size,
         study.budgets.min,
         study.budgets.max
     );
-    let mut rounds_run = 0;
+    let mut summary = SearchSummary {
+        run: opts.run.clone(),
+        ..Default::default()
+    };
     loop {
-        let rounds = sd.rounds()?;
-        if let Some(&r) = rounds.last() {
-            run_round(&sd, r, opts)?;
-            rounds_run += 1;
-            let ok = stage(
-                &opts.bin_dir.join("nago-update"),
-                &["--run".into(), run.clone()],
-                None,
-                None,
-                &[],
-            )?;
-            if !ok {
-                bail!("nago-update failed (its message is above); fix the cause and rerun the same command to continue");
-            }
+        let tasks = unfinished_tasks(&sd)?;
+        let before: Vec<String> = tasks.iter().map(|t| fingerprint(&sd, t)).collect();
+        let mut errors = Vec::new();
+        if !tasks.is_empty() {
+            errors = run_tasks(&sd, &tasks, opts);
+            summary.passes += 1;
+            summary.trial_runs += tasks.len();
+        }
+        let progressed = tasks
+            .iter()
+            .zip(&before)
+            .any(|(t, b)| fingerprint(&sd, t) != *b);
+        if !sd.rounds()?.is_empty() {
+            study_stage(opts, "nago-update", &[])?;
             // The current front, as a table (a missing report tool is not worth failing for).
-            let best = ["best".to_string(), "--run".into(), run.clone()];
+            let best = ["best".to_string(), "--run".into(), opts.run.display().to_string()];
             let _ = stage(&opts.bin_dir.join("nago-report"), &best, None, None, &[]);
         }
-        let before = rounds.len();
-        let ok = stage(
-            &opts.bin_dir.join("nago-propose"),
-            &["--run".into(), run.clone()],
-            None,
-            None,
-            &[],
-        )?;
-        if !ok {
-            bail!("nago-propose failed (its message is above); fix the cause and rerun the same command to continue");
+        if !errors.is_empty() && !progressed {
+            bail!(
+                "{} trial(s) could not be run:\n  {}",
+                errors.len(),
+                errors.join("\n  ")
+            );
         }
-        if sd.rounds()?.len() == before {
-            // nago-propose proposes nothing when the study is done, or when a trial has no
-            // result.json (never after a round this loop trained, but a study directory
-            // edited by hand can be so): only the first is the end of the search.
-            let missing: Vec<String> = sd
-                .trial_ids()?
-                .into_iter()
-                .filter(|t| !sd.trial_dir(t).join("result.json").exists())
-                .collect();
-            if !missing.is_empty() {
-                bail!(
-                    "nago-propose proposed nothing because {} trial(s) have no result.json ({}); train them by hand (README: the stages by hand) and rerun the same command",
-                    missing.len(),
-                    missing.join(", ")
-                );
-            }
+        let code = study_stage(opts, "nago-propose", &[])?;
+        if code == exit::DONE as i32 {
+            summary.done = true;
             break;
         }
+        if code == exit::PENDING as i32 && (tasks.is_empty() || !progressed) {
+            bail!(
+                "{} trial(s) still have no final result after a pass that changed nothing \
+                 (see their train.log / generate.log: {}); fix the cause (e.g. free disk \
+                 space) and rerun the same command",
+                tasks.len(),
+                tasks
+                    .iter()
+                    .map(|t| t.trial.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         eprintln!(
-            "elapsed {:.1} min, {rounds_run} round(s) trained",
-            t0.elapsed().as_secs_f64() / 60.0
+            "elapsed {:.1} min, {} training pass(es)",
+            t0.elapsed().as_secs_f64() / 60.0,
+            summary.passes
         );
     }
-    eprintln!(
-        "search done in {:.1} min",
-        t0.elapsed().as_secs_f64() / 60.0
-    );
+    summary.minutes = t0.elapsed().as_secs_f64() / 60.0;
+    eprintln!("search done in {:.1} min", summary.minutes);
+    finish_report(&sd, opts)?;
+    Ok(summary)
+}
+
+/// The HTML report and the front, at the end of a search.
+fn finish_report(sd: &StudyDir, opts: &SearchOptions) -> Result<()> {
+    let run = opts.run.display().to_string();
     let report = opts.bin_dir.join("nago-report");
     let html = ["html".to_string(), "--run".into(), run.clone()];
-    if stage(&report, &html, None, None, &[]).unwrap_or(false) {
+    if stage(&report, &html, None, None, &[]).ok().flatten() == Some(0) {
         eprintln!("report: {}", sd.root().join("report/index.html").display());
     }
     eprintln!("the Pareto front:");
@@ -379,7 +499,7 @@ pub fn run_search(opts: &SearchOptions) -> Result<usize> {
         "each trial: {run}/trials/<id>/ (arch.json, arch.dot, result.json, epochs.parquet, checkpoint.safetensors); all evaluations: {}",
         sd.trials_table().display()
     );
-    Ok(rounds_run)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -396,6 +516,26 @@ mod tests {
         assert_eq!(doc["space"]["top.n"]["int"][1], 5);
         assert_eq!(doc["dataset"]["path"], "/data/x");
         assert!(set_path(&mut doc, "search.batch_size.x", "1").is_err());
+    }
+
+    #[test]
+    fn malformed_json_values_are_errors_not_strings() {
+        let mut doc = serde_json::json!({"space": {}});
+        for bad in [r#"{"log":[1e4,1e5]"#, "[1, 2", "7x", "-3e", r#""unclosed"#] {
+            let e = set_path(&mut doc, "space.param_limit", bad).unwrap_err();
+            assert!(e.to_string().contains("not valid JSON"), "{bad}: {e}");
+        }
+        set_path(&mut doc, "dataset.name", "fashion-mnist").unwrap();
+        assert_eq!(doc["dataset"]["name"], "fashion-mnist");
+    }
+
+    #[test]
+    fn device_parses() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda(0));
+        assert_eq!("cuda:3".parse::<Device>().unwrap(), Device::Cuda(3));
+        assert!("gpu".parse::<Device>().is_err());
+        assert!("cuda:x".parse::<Device>().is_err());
     }
 
     #[test]

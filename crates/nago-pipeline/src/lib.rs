@@ -1,8 +1,8 @@
 //! The local pipeline: the full NAGO search on one machine.
 //!
-//! Rounds of `nago-propose` → (`nago-generate` → `nago-train`) for each trial, several at
-//! once → `nago-update`, until `nago-propose` creates no new round (the study's evaluation
-//! budget is spent). Every stage runs as a child process with the same flags a person would
+//! Passes of (`nago-generate` → `nago-train`) over every trial that needs work, several at
+//! once → `nago-update` → `nago-propose`, until `nago-propose` says the study is done (exit
+//! 6: its evaluation budget is proposed and every trial has a final result). Every stage runs as a child process with the same flags a person would
 //! type (`--run DIR --index I --round R`), so any step can be rerun by hand.
 //!
 //! Restarting after an interruption (Ctrl-C, `kill -9`, a reboot) continues where it stopped:
@@ -12,7 +12,5 @@
 
 mod driver;
 pub mod rerun;
-mod status;
 
-pub use driver::{init_study, run_search, SearchOptions};
-pub use status::{trial_state, TrialState};
+pub use driver::{init_study, run_search, Device, SearchOptions, SearchSummary};

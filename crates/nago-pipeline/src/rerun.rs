@@ -8,16 +8,10 @@ use nago_store::{
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The metrics that must agree between a stored result and its rerun (timings may not).
-pub const COMPARED_METRICS: [&str; 7] = [
-    "val_accuracy",
-    "val_error",
-    "test_accuracy",
-    "params",
-    "macs",
-    "memory_mb",
-    "epochs_done",
-];
+/// `result.json` fields that may differ between a trial and its rerun: wall-clock timings
+/// and the paths of the scratch study. Everything else (status, every metric and loss, the
+/// settings, the data sizes, the seeds, the error text) must be equal.
+pub const UNCOMPARED_FIELDS: [&str; 3] = ["train_seconds", "images_per_second", "resumed_from"];
 
 /// One difference between a stored trial and its rerun.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,13 +68,24 @@ pub fn prepare_scratch(sd: &StudyDir, trial: &str, scratch: &Path) -> Result<Stu
     Ok(out)
 }
 
-fn show(v: Option<f64>) -> String {
-    v.map_or("absent".into(), |x| format!("{x}"))
+fn show(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        format!("{}…", &s[..s.floor_char_boundary(40)])
+    } else {
+        s
+    }
 }
 
-/// Compares a stored trial with its rerun: arch.json byte for byte, the status and every
-/// metric of [`COMPARED_METRICS`] exactly.
+/// Compares a stored trial with its rerun: arch.json byte for byte and every field of
+/// result.json but [`UNCOMPARED_FIELDS`] exactly (status, metrics, losses, settings).
 pub fn compare(stored: &Path, rerun: &Path) -> Result<Vec<Difference>> {
+    compare_ignoring(stored, rerun, &[])
+}
+
+/// [`compare`], also ignoring the result.json fields in `ignore` (e.g. `start_epoch`, which
+/// says where a resumed run began).
+pub fn compare_ignoring(stored: &Path, rerun: &Path, ignore: &[&str]) -> Result<Vec<Difference>> {
     let mut diffs = Vec::new();
     let a = fs::read(stored.join("arch.json"))
         .with_context(|| format!("{}", stored.join("arch.json").display()))?;
@@ -93,23 +98,24 @@ pub fn compare(stored: &Path, rerun: &Path) -> Result<Vec<Difference>> {
             rerun: format!("{} bytes", b.len()),
         });
     }
-    let ra: TrialResult = read_json(&stored.join("result.json"), Some(RESULT_SCHEMA))?;
-    let rb: TrialResult = read_json(&rerun.join("result.json"), Some(RESULT_SCHEMA))?;
-    if ra.status != rb.status {
-        diffs.push(Difference {
-            what: "status".into(),
-            stored: format!("{:?}", ra.status),
-            rerun: format!("{:?}", rb.status),
-        });
-    }
-    for m in COMPARED_METRICS {
-        let (x, y) = match m {
-            "epochs_done" => (ra.epochs_done, rb.epochs_done),
-            _ => (ra.metric(m), rb.metric(m)),
-        };
-        if x != y && !(x.is_some_and(f64::is_nan) && y.is_some_and(f64::is_nan)) {
+    let as_map = |dir: &Path| -> Result<serde_json::Map<String, serde_json::Value>> {
+        let r: TrialResult = read_json(&dir.join("result.json"), Some(RESULT_SCHEMA))?;
+        match serde_json::to_value(r)? {
+            serde_json::Value::Object(m) => Ok(m),
+            _ => bail!("{}: not an object", dir.join("result.json").display()),
+        }
+    };
+    let (ra, rb) = (as_map(stored)?, as_map(rerun)?);
+    let keys: std::collections::BTreeSet<&String> = ra.keys().chain(rb.keys()).collect();
+    let absent = serde_json::Value::String("absent".into());
+    for k in keys {
+        if UNCOMPARED_FIELDS.contains(&k.as_str()) || ignore.contains(&k.as_str()) {
+            continue;
+        }
+        let (x, y) = (ra.get(k).unwrap_or(&absent), rb.get(k).unwrap_or(&absent));
+        if x != y {
             diffs.push(Difference {
-                what: m.into(),
+                what: format!("result.json {k}"),
                 stored: show(x),
                 rerun: show(y),
             });

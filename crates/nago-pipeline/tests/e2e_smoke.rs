@@ -178,8 +178,8 @@ fn killed_search_resumes_with_every_trial_once() {
         .iter()
         .filter(|t| {
             matches!(
-                nago_pipeline::trial_state(&sd, t, 1.0),
-                nago_pipeline::TrialState::Done(_)
+                sd.trial(t).state(1.0),
+                nago_store::TrialState::Done(_)
             )
         })
         .count();

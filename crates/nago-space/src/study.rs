@@ -41,6 +41,84 @@ pub struct Study {
     /// How each architecture is trained.
     #[serde(default)]
     pub training: TrainingSpec,
+    /// Metrics beyond [`KNOWN_METRICS`] that objectives and constraints may name: numbers
+    /// that a custom trainer writes into `result.json`. Declaring them is what lets a typo in
+    /// a metric name be an error instead of a study where every trial is infeasible.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_metrics: Vec<String>,
+}
+
+/// The metrics that `nago-train` writes into `result.json` and that objectives and
+/// constraints may name, with their units.
+pub const KNOWN_METRICS: [(&str, &str); 12] = [
+    ("val_error", "validation error, fraction in [0, 1]"),
+    ("val_accuracy", "validation accuracy, fraction in [0, 1]"),
+    ("test_accuracy", "test accuracy, fraction in [0, 1] (reported, never chosen on)"),
+    ("params", "trainable parameters"),
+    ("macs", "multiply-accumulates per image"),
+    ("memory_mb", "parameter memory, MB"),
+    ("activation_mb", "activation memory per image, MB"),
+    ("train_seconds", "wall-clock seconds of training"),
+    ("epochs_done", "epochs completed"),
+    ("val_loss", "validation cross-entropy"),
+    ("test_loss", "test cross-entropy"),
+    ("images_per_second", "training throughput"),
+];
+
+/// The dataset kinds the trainer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKind {
+    /// Fashion-MNIST (IDX files; the embedded default).
+    FashionMnist,
+    /// MNIST (IDX files).
+    Mnist,
+    /// Any directory of MNIST-style IDX files.
+    Idx,
+    /// CIFAR-10 binary batches.
+    Cifar10,
+    /// CIFAR-100 binary batches.
+    Cifar100,
+    /// A Hugging Face-style Parquet image table.
+    Parquet,
+}
+
+impl DatasetKind {
+    /// Every kind with its name in `study.json`.
+    pub const ALL: [(&'static str, DatasetKind); 6] = [
+        ("fashion-mnist", DatasetKind::FashionMnist),
+        ("mnist", DatasetKind::Mnist),
+        ("idx", DatasetKind::Idx),
+        ("cifar10", DatasetKind::Cifar10),
+        ("cifar100", DatasetKind::Cifar100),
+        ("parquet", DatasetKind::Parquet),
+    ];
+
+    /// The kind named `name`, or an error naming `field` and the valid names.
+    pub fn parse(field: &str, name: &str) -> Result<Self, SpaceError> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| SpaceError::UnknownKey {
+                field: field.into(),
+                key: name.into(),
+                expected: Self::ALL.map(|(n, _)| n).join(", "),
+            })
+    }
+
+    /// Its name in `study.json`.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).unwrap().0
+    }
+
+    /// Images in the training set of a dataset whose size is known without reading it.
+    pub fn known_train_size(self) -> Option<u32> {
+        match self {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => Some(60_000),
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => Some(50_000),
+            _ => None,
+        }
+    }
 }
 
 /// The dataset and the shape of its images.
@@ -75,6 +153,11 @@ fn default_validation() -> u32 {
 }
 
 impl DatasetSpec {
+    /// The dataset's kind (`name`, checked).
+    pub fn kind(&self) -> Result<DatasetKind, SpaceError> {
+        DatasetKind::parse("dataset.name", &self.name)
+    }
+
     /// (channels, height, width, classes): given explicitly, or known for the named datasets.
     pub fn shape(&self) -> Result<(u32, u32, u32, u32), SpaceError> {
         let known = match self.name.as_str() {
@@ -276,47 +359,174 @@ impl Study {
 
     /// Checks the cross-field rules that serde cannot.
     pub fn validate(&self) -> Result<(), SpaceError> {
-        self.dataset.shape()?;
+        self.validate_dataset()?;
+        self.validate_metrics()?;
+        self.validate_budgets()?;
+        self.validate_search()?;
+        self.validate_training()
+    }
+
+    /// Whether `name` is a metric that objectives and constraints may use.
+    pub fn knows_metric(&self, name: &str) -> bool {
+        KNOWN_METRICS.iter().any(|(m, _)| *m == name) || self.extra_metrics.iter().any(|m| m == name)
+    }
+
+    fn validate_metrics(&self) -> Result<(), SpaceError> {
         if self.objectives.is_empty() {
             return Err(SpaceError::invalid(
                 "objectives",
                 "at least one objective is needed",
             ));
         }
+        for (i, m) in self.extra_metrics.iter().enumerate() {
+            if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(SpaceError::invalid(
+                    format!("extra_metrics[{i}]"),
+                    format!("`{m}`: a metric name is letters, digits and `_`"),
+                ));
+            }
+        }
+        let unknown = |field: String, name: &str| SpaceError::UnknownKey {
+            field,
+            key: name.into(),
+            expected: format!(
+                "{}{} (a metric of your own trainer must be declared in `extra_metrics`)",
+                KNOWN_METRICS.map(|m| m.0).join(", "),
+                if self.extra_metrics.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and this study's extra_metrics {}", self.extra_metrics.join(", "))
+                }
+            ),
+        };
+        for (i, o) in self.objectives.iter().enumerate() {
+            if !self.knows_metric(&o.metric) {
+                return Err(unknown(format!("objectives[{i}].metric"), &o.metric));
+            }
+            if let Some(r) = o.reference {
+                finite(&format!("objectives[{i}].reference"), r)?;
+                if o.log && r <= 0.0 {
+                    return Err(SpaceError::range(
+                        format!("objectives[{i}].reference"),
+                        r,
+                        "a positive number (the objective is on a log scale)",
+                    ));
+                }
+            }
+        }
         for (i, c) in self.constraints.iter().enumerate() {
+            if !self.knows_metric(&c.metric) {
+                return Err(unknown(format!("constraints[{i}].metric"), &c.metric));
+            }
             finite(&format!("constraints[{i}].max"), c.max)?;
         }
+        Ok(())
+    }
+
+    fn validate_dataset(&self) -> Result<(), SpaceError> {
+        let d = &self.dataset;
+        let kind = d.kind()?;
+        d.shape()?;
+        if d.validation == 0 {
+            return Err(SpaceError::range(
+                "dataset.validation",
+                0,
+                "at least 1 image (trials are scored on the validation split)",
+            ));
+        }
+        if let Some(n) = kind.known_train_size() {
+            if d.validation >= n {
+                return Err(SpaceError::range(
+                    "dataset.validation",
+                    d.validation,
+                    format!("fewer than the {n} training images of {}", kind.name()),
+                ));
+            }
+            if let Some(s) = self.training.train_subset {
+                if s > n - d.validation {
+                    return Err(SpaceError::range(
+                        "training.train_subset",
+                        s,
+                        format!(
+                            "at most {} ({n} training images of {} less dataset.validation {})",
+                            n - d.validation,
+                            kind.name(),
+                            d.validation
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_budgets(&self) -> Result<(), SpaceError> {
         let b = &self.budgets;
         finite("budgets.min", b.min)?;
         finite("budgets.max", b.max)?;
         finite("budgets.eta", b.eta)?;
-        if b.min <= 0.0 || b.max < b.min {
+        for (f, v) in [("budgets.min", b.min), ("budgets.max", b.max)] {
+            if v < 1.0 || v.fract() != 0.0 || v > 100_000.0 {
+                return Err(SpaceError::range(f, v, "a whole number of epochs from 1 to 100000"));
+            }
+        }
+        if b.max < b.min {
             return Err(SpaceError::range(
-                "budgets",
-                format!("min {} max {}", b.min, b.max),
-                "0 < min ≤ max",
+                "budgets.max",
+                b.max,
+                format!("at least budgets.min ({})", b.min),
             ));
         }
         if b.eta <= 1.0 {
             return Err(SpaceError::range("budgets.eta", b.eta, "a number > 1"));
         }
-        if self.search.batch_size == 0 {
-            return Err(SpaceError::range("search.batch_size", 0, "at least 1"));
+        Ok(())
+    }
+
+    fn validate_search(&self) -> Result<(), SpaceError> {
+        let s = &self.search;
+        // The Sobol design holds at most 2^16 points.
+        for (f, v, lo, hi) in [
+            ("search.batch_size", s.batch_size, 1, 65_536),
+            ("search.max_evaluations", s.max_evaluations, 1, 1_000_000),
+            ("search.initial_design", s.initial_design, 0, 65_536),
+            ("search.final_samples", s.final_samples, 1, 10_000),
+        ] {
+            if v < lo || v > hi {
+                return Err(SpaceError::range(f, v, format!("an integer from {lo} to {hi}")));
+            }
         }
+        Ok(())
+    }
+
+    fn validate_training(&self) -> Result<(), SpaceError> {
         let t = &self.training;
+        finite("training.lr", t.lr)?;
+        if t.lr <= 0.0 {
+            return Err(SpaceError::range("training.lr", t.lr, "a number > 0"));
+        }
         for (f, v) in [
-            ("training.lr", t.lr),
             ("training.momentum", t.momentum),
-            ("training.weight_decay", t.weight_decay),
             ("training.label_smoothing", t.label_smoothing),
         ] {
             finite(f, v)?;
-            if v < 0.0 {
-                return Err(SpaceError::range(f, v, "a number ≥ 0"));
+            if !(0.0..1.0).contains(&v) {
+                return Err(SpaceError::range(f, v, "a number in [0, 1)"));
             }
+        }
+        finite("training.weight_decay", t.weight_decay)?;
+        if t.weight_decay < 0.0 {
+            return Err(SpaceError::range("training.weight_decay", t.weight_decay, "a number ≥ 0"));
         }
         if t.batch_size == 0 {
             return Err(SpaceError::range("training.batch_size", 0, "at least 1"));
+        }
+        if t.train_subset == Some(0) {
+            return Err(SpaceError::range(
+                "training.train_subset",
+                0,
+                "at least 1 image (leave it out to train on the whole training split)",
+            ));
         }
         Ok(())
     }

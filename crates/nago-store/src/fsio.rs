@@ -79,6 +79,12 @@ impl StudyLock {
     /// holds it. `who` (e.g. `nago-update`) is written into the file for the error message
     /// of whoever comes next.
     pub fn acquire(study_root: &Path, who: &str) -> Result<Self, StoreError> {
+        if !study_root.join("study.json").is_file() {
+            return Err(StoreError::Other {
+                path: study_root.into(),
+                message: "no study here (study.json is missing): create one with nago-search --preset, or give the right --run directory".into(),
+            });
+        }
         let path = study_root.join(".lock");
         let mut file = OpenOptions::new()
             .read(true)
@@ -105,12 +111,59 @@ impl StudyLock {
         }
         file.set_len(0).map_err(|e| StoreError::io(&path, e))?;
         let _ = write!(file, "{who} pid {}", std::process::id());
+        // The lock holder is the only writer of study-level files: what a dead writer left
+        // half-made is its to clear.
+        remove_stale_temp_files(study_root);
         Ok(StudyLock { _file: file, path })
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Removes the `*.tmp.<pid>` files that [`atomic_write`] (or a writer of the same
+/// convention) left in `dir` when its process died between creating and renaming them: those
+/// whose pid is not a live process. Returns how many were removed. Only the current writer
+/// of `dir` should call it (the lock holder for study files, the trainer for its trial).
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let me = std::process::id();
+    let mut n = 0;
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((_, pid)) = name.rsplit_once(".tmp.") else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if pid == me || process_alive(pid) {
+            continue;
+        }
+        let p = e.path();
+        let removed = if p.is_dir() {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        if removed.is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Whether `pid` is a live (not zombie) process on this machine.
+fn process_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z"),
+        Err(_) => false,
     }
 }
 

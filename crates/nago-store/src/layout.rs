@@ -1,7 +1,7 @@
 //! Paths inside a study directory.
 
 use crate::fsio::is_not_found;
-use crate::{read_json, Proposal, RoundProposals, StoreError, ROUND_SCHEMA};
+use crate::{read_json, Proposal, RoundProposals, StoreError, TrialDir, ROUND_SCHEMA};
 use nago_space::Study;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,12 @@ impl StudyDir {
     /// Reads and validates `study.json`.
     pub fn study(&self) -> Result<Study, StoreError> {
         let path = self.study_path();
+        if !self.root.is_dir() {
+            return Err(StoreError::Other {
+                path: self.root.clone(),
+                message: "no such study directory (create a study with nago-search --preset, or give the right --run)".into(),
+            });
+        }
         let text = crate::read_text(&path)?;
         Study::from_json(&text).map_err(|source| StoreError::Invalid { path, source })
     }
@@ -67,11 +73,64 @@ impl StudyDir {
     pub fn trial_dir(&self, trial: &str) -> PathBuf {
         self.root.join("trials").join(trial)
     }
+    /// Trial `trial`'s directory with its typed paths.
+    pub fn trial(&self, trial: &str) -> TrialDir {
+        TrialDir::new(&self.root.join("trials"), trial)
+    }
     /// Reads and validates `trials/<trial>/proposal.json`.
     pub fn proposal(&self, trial: &str) -> Result<Proposal, StoreError> {
-        let path = self.trial_dir(trial).join("proposal.json");
-        let text = crate::read_text(&path)?;
-        Proposal::from_json(&text).map_err(|source| StoreError::Invalid { path, source })
+        self.trial(trial).proposal()
+    }
+    /// The id the next new trial gets: one more than the largest numeric name under
+    /// `trials/`, whatever the entry holds (a directory whose proposal cannot be read still
+    /// owns its id, so an id is never given twice).
+    pub fn next_trial_id(&self) -> Result<String, StoreError> {
+        let dir = self.root.join("trials");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(format!("{:05}", 0)),
+            Err(e) => return Err(StoreError::io(&dir, e)),
+        };
+        let next = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name();
+                let name = name.to_str()?;
+                // `00012` and leftovers such as `00012.tmp.77` both hold id 12.
+                let digits: String = name.chars().take_while(|c| c.is_ascii_digit()).collect();
+                digits.parse::<u64>().ok()
+            })
+            .max()
+            .map_or(0, |v| v + 1);
+        Ok(format!("{next:05}"))
+    }
+    /// Trial directories that a `nago-propose` which died before publishing its round left
+    /// behind: a `proposal.json` naming a round whose `proposals.json` does not list the
+    /// trial, and no stage output. Returns their ids (the caller, holding the study lock,
+    /// removes them with [`StudyDir::roll_back`]).
+    pub fn unpublished_trials(&self) -> Result<Vec<String>, StoreError> {
+        let mut listed = std::collections::BTreeSet::new();
+        for r in self.rounds()? {
+            if let Ok(p) = self.proposals(r) {
+                listed.extend(p.trials);
+            }
+        }
+        Ok(self
+            .trial_ids()?
+            .into_iter()
+            .filter(|id| !listed.contains(id))
+            .filter(|id| {
+                let t = self.trial(id);
+                !t.has_outputs()
+                    && !t.is_locked()
+                    && t.proposal().is_ok_and(|p| !self.proposals_path(p.round).is_file())
+            })
+            .collect())
+    }
+    /// Removes an unpublished trial directory (see [`StudyDir::unpublished_trials`]).
+    pub fn roll_back(&self, trial: &str) -> Result<(), StoreError> {
+        let d = self.trial_dir(trial);
+        fs::remove_dir_all(&d).map_err(|e| StoreError::io(&d, e))
     }
     /// The trial that task `index` of `round` (the latest round when `None`) evaluates.
     pub fn trial_for_index(&self, round: Option<u32>, index: usize) -> Result<String, StoreError> {

@@ -20,10 +20,14 @@ mod layout;
 mod proposal;
 mod result;
 mod seed;
+mod trial;
 
 pub use error::StoreError;
-pub use fsio::{atomic_write, atomic_write_json, read_json, read_text, StudyLock};
+pub use fsio::{
+    atomic_write, atomic_write_json, read_json, read_text, remove_stale_temp_files, StudyLock,
+};
 pub use layout::StudyDir;
-pub use proposal::{Proposal, RoundProposals, PROPOSAL_SCHEMA, ROUND_SCHEMA};
+pub use proposal::{Origin, Proposal, RoundProposals, PROPOSAL_SCHEMA, ROUND_SCHEMA};
 pub use result::{TrialResult, TrialStatus, MAX_ATTEMPTS, RESULT_SCHEMA};
 pub use seed::derive_seed;
+pub use trial::{TrialDir, TrialState};

@@ -28,13 +28,45 @@ pub struct Proposal {
     /// seed, hence the same architecture).
     #[serde(default)]
     pub parent: Option<String>,
-    /// Why it was proposed: `initial`, `model`, `promotion`, `final`, or `manual`.
-    #[serde(default = "default_origin")]
-    pub origin: String,
+    /// Why it was proposed.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
-fn default_origin() -> String {
-    "manual".into()
+/// Why a trial was proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The space-filling initial design (scrambled Sobol).
+    Initial,
+    /// The model's acquisition (EHVI).
+    Model,
+    /// A promotion of an evaluated trial to the next budget (continues its checkpoint).
+    Promotion,
+    /// The final protocol: another architecture of a chosen generator at the full budget.
+    Final,
+    /// Written by a person.
+    #[default]
+    Manual,
+}
+
+impl Origin {
+    /// Its name in `proposal.json` and the trial table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Initial => "initial",
+            Origin::Model => "model",
+            Origin::Promotion => "promotion",
+            Origin::Final => "final",
+            Origin::Manual => "manual",
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Proposal {

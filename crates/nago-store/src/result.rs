@@ -146,6 +146,7 @@ impl TrialResult {
             "macs" => self.macs.map(|v| v as f64),
             "memory_mb" => self.memory_mb,
             "train_seconds" => self.train_seconds,
+            "epochs_done" => self.epochs_done,
             _ => self.extra.get(name).and_then(|v| v.as_f64()),
         }
     }

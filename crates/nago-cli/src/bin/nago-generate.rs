@@ -66,9 +66,13 @@ fn run(args: Args) -> Result<()> {
         let index = args.index.context("--run needs --index")?;
         let t = trial_task(run, index, args.round)?;
         let seed = args.seed.unwrap_or(t.proposal.seed);
-        let (arch, outcome) =
-            generate_into(&t.proposal.generator, seed, t.input, &t.dir, args.force)?;
-        report(&t.dir, &arch, outcome);
+        match generate_into(&t.proposal.generator, seed, t.input, &t.dir, args.force) {
+            Ok((arch, outcome)) => report(&t.dir, &arch, outcome),
+            Err(e) => {
+                record_failure(&t.dir, t.proposal.budget, &e);
+                return Err(e);
+            }
+        }
         return Ok(());
     }
     let Some(path) = &args.proposal else {
@@ -118,6 +122,30 @@ fn run(args: Args) -> Result<()> {
     let (arch, outcome) = generate_into(&src.generator, seed, input, out, args.force)?;
     report(out, &arch, outcome);
     Ok(())
+}
+
+/// A trial whose generator cannot be sampled gets a final `crashed` result (nothing later
+/// would change it); a retryable I/O failure (disk full) a retryable one, when there is room
+/// to write it. Other errors (an arch.json of another architecture) are the user's to fix and
+/// record nothing.
+fn record_failure(dir: &std::path::Path, budget: f64, e: &anyhow::Error) {
+    let sampling = e
+        .chain()
+        .any(|c| c.downcast_ref::<nago_generator::GenerateError>().is_some());
+    let retryable = nago_study::exit::for_error(e) == nago_study::exit::IO_RETRY;
+    if !sampling && !retryable {
+        return;
+    }
+    let t = nago_store::TrialDir::at(dir);
+    let msg = format!("nago-generate failed: {e:#}");
+    match t.record_failure(budget, nago_store::TrialStatus::Crashed, msg, retryable) {
+        Ok(r) => eprintln!(
+            "nago-generate: recorded {} ({})",
+            t.result_path().display(),
+            if r.is_final() { "final" } else { "will be retried" }
+        ),
+        Err(w) => eprintln!("nago-generate: could not record the failure either: {w}"),
+    }
 }
 
 fn report(dir: &std::path::Path, arch: &nago_arch::Arch, outcome: Outcome) {

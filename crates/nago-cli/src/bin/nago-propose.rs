@@ -2,27 +2,29 @@
 use anyhow::Result;
 use clap::Parser;
 use nago_store::StudyDir;
+use nago_study::{propose, ProposeArgs, ProposeOutcome};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use nago_cli::bo;
 
 /// Propose the next round of a study: promotions (successive halving by non-dominated
 /// sorting) first, then new generators at the lowest budget, from the scrambled Sobol design
 /// until search.initial_design evaluations exist at the model's budget, then by expected
 /// hypervolume improvement on surrogate.json (written by nago-update; never refitted here),
 /// batched by kriging believer. Writes trials/<id>/proposal.json for each trial, then
-/// rounds/<r>/proposals.json. Deterministic for the same files and seed.
+/// publishes rounds/<r>/proposals.json with one rename. Deterministic for the same files and
+/// seed. Trial directories that a crashed earlier run left unpublished are removed first.
 ///
-/// Pending trials (no result.json yet): by default nothing is proposed and the command says
-/// which trials are pending (exit 0); with --allow-pending they are fantasised as pending
+/// Trials without a final result (pending, running, or a retryable failure such as a killed
+/// task): by default nothing is proposed; with --allow-pending they are fantasised as pending
 /// points so the new round avoids them. A round that exists is not proposed again unless
-/// --force (allowed only while none of its trials has started). When the study's
-/// max_evaluations are all proposed, nothing is proposed and the output's line starts with
-/// `nago-propose: done:` (the search is over; scripts test for that prefix, exit status 0);
-/// every other case of nothing to do prints `nago-propose: nothing proposed: <why>`.
+/// --force (allowed only while none of its trials has started).
 ///
-///   nago-propose --run runs/x
+/// Exit status: 0 a round was proposed; 5 nothing to propose now (trials still need work;
+/// they are listed); 6 the study is done (its budget is proposed and every trial has a final
+/// result); 4 another nago-propose/nago-update holds the study; 3 a retryable I/O failure
+/// (disk full): nothing was published, run it again; 1 bad input.
+///
+///   nago-propose --run runs/x [--json]
 ///   nago-propose --run runs/x --final            (K samples of each Pareto generator)
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
@@ -36,7 +38,7 @@ struct Args {
     /// Propose a round that already exists again (refused once one of its trials started).
     #[arg(long)]
     force: bool,
-    /// Propose even though earlier trials have no result yet (they count as pending).
+    /// Propose even though earlier trials have no final result yet (they count as pending).
     #[arg(long)]
     allow_pending: bool,
     /// The final round: K architectures (different seeds) of each chosen generator at the
@@ -52,18 +54,25 @@ struct Args {
     )]
     trials: Vec<String>,
     /// With --final: architectures per generator (default: search.final_samples).
-    #[arg(long, value_name = "K", requires = "final_mode")]
+    #[arg(long, value_name = "K", requires = "final_mode", value_parser = clap::value_parser!(u32).range(1..))]
     samples: Option<u32>,
+    /// Print the outcome as one JSON object on stdout (`outcome`: proposed, pending or done).
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    nago_cli::finish("nago-propose", run(args))
+    let json = args.json;
+    nago_cli::finish_with("nago-propose", run(args).map(|o| {
+        print_outcome(&o, json);
+        o.exit_code()
+    }))
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(args: Args) -> Result<ProposeOutcome> {
     let sd = StudyDir::new(&args.run);
-    let a = bo::ProposeArgs {
+    let a = ProposeArgs {
         round: args.round,
         force: args.force,
         allow_pending: args.allow_pending,
@@ -71,15 +80,24 @@ fn run(args: Args) -> Result<()> {
         final_trials: args.trials,
         samples: args.samples,
     };
-    match bo::propose(&sd, &a)? {
-        bo::ProposeOutcome::Proposed { round, trials } => {
+    propose(&sd, &a)
+}
+
+fn print_outcome(o: &ProposeOutcome, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(o).expect("serialisable"));
+        return;
+    }
+    match o {
+        ProposeOutcome::Proposed { round, trials, .. } => {
             println!("nago-propose: round {round}: {} trial(s)", trials.len());
-            for (id, origin, budget) in trials {
-                println!("  {id}  {origin:<9}  {budget} epochs");
+            for t in trials {
+                println!("  {}  {:<9}  {} epochs", t.trial, t.origin.as_str(), t.budget);
             }
         }
-        bo::ProposeOutcome::Nothing(why) => println!("nago-propose: nothing proposed: {why}"),
-        bo::ProposeOutcome::Done(why) => println!("nago-propose: done: {why}"),
+        ProposeOutcome::Pending { message, .. } => {
+            println!("nago-propose: nothing proposed: {message}")
+        }
+        ProposeOutcome::Done { message } => println!("nago-propose: done: {message}"),
     }
-    Ok(())
 }

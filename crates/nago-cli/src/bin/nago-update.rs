@@ -5,16 +5,18 @@ use nago_store::StudyDir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nago_cli::bo;
-
 /// Scan a study's trial directories and write, atomically: trials.parquet (one row per
 /// evaluation, merged with the existing table: new and changed results added, no row ever
 /// dropped), surrogate.json (one GP per objective plus a feasibility model, fitted on the
 /// largest budget with enough data) and pareto.parquet (the feasible non-dominated set).
-/// Unreadable trial files are reported on stderr and skipped. Refuses to run while another
-/// nago-propose or nago-update holds the study.
+/// Unreadable trial files are reported on stderr, naming the file. An unreadable
+/// trials.parquet or surrogate.json is an error (nothing is written). Refuses to run while
+/// another nago-propose or nago-update holds the study.
 ///
-///   nago-update --run runs/x
+/// Exit status: 0 written; 4 another nago-propose/nago-update holds the study; 3 a retryable
+/// I/O failure (disk full; the old files are intact); 1 bad input.
+///
+///   nago-update --run runs/x [--json]
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
@@ -24,16 +26,23 @@ struct Args {
     /// Seed for the surrogate fit's random restarts (default: derived from the study seed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    nago_cli::finish("nago-update", run(args))
+    nago_cli::finish_with("nago-update", run(args).map(|()| 0))
 }
 
 fn run(args: Args) -> Result<()> {
     let sd = StudyDir::new(&args.run);
-    let s = bo::update(&sd, args.seed)?;
+    let s = nago_study::update(&sd, args.seed)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
     println!(
         "nago-update: {} rows ({} new, {} changed, {} kept from the old table), {} pending; \
          front {} points at {} epochs, hypervolume {}",
@@ -41,7 +50,7 @@ fn run(args: Args) -> Result<()> {
         s.new,
         s.changed,
         s.kept,
-        s.pending,
+        s.unfinished.len(),
         s.front,
         s.budget.map_or("-".into(), |b| b.to_string()),
         s.hypervolume.map_or("-".into(), |h| format!("{h:.6}"))

@@ -12,8 +12,9 @@ use std::process::{Command, ExitCode};
 /// identical, 1 otherwise.
 ///
 /// --trial ID   generate and train one trial from its stored inputs (study.json, proposal.json,
-///              the parent's checkpoint for a promotion): arch.json byte for byte, the status
-///              and every metric exactly (training on CPU is deterministic).
+///              the parent's checkpoint for a promotion): arch.json byte for byte, and every
+///              field of result.json (status, metrics, losses, settings) exactly but the
+///              wall-clock timings (training on CPU is deterministic).
 /// --round N    update and propose from the state before round N (the earlier rounds' proposals
 ///              and results, the recorded reference point): the round's proposals.json and
 ///              every proposal.json byte for byte.
@@ -110,7 +111,7 @@ fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
             if stored
                 .trials
                 .iter()
-                .any(|t| sd.proposal(t).map(|p| p.origin == "final").unwrap_or(false))
+                .any(|t| sd.proposal(t).is_ok_and(|p| p.origin == nago_store::Origin::Final))
             {
                 bail!("round {r} was proposed with --final; rerun it by hand with the same --final flags");
             }
@@ -181,7 +182,7 @@ fn run(args: Args) -> Result<bool> {
     }
     train.extend(args.train_args.iter().cloned());
     stage(&bins, "nago-train", &train)?;
-    let what = format!("trial {trial} (arch.json byte for byte, status and metrics exactly)");
+    let what = format!("trial {trial} (arch.json byte for byte, result.json but timings exactly)");
     Ok(report(
         &what,
         &scratch,

@@ -1,17 +1,22 @@
 //! nago-search: the whole NAGO search on this machine.
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use nago_pipeline::{init_study, run_search, SearchOptions};
+use nago_pipeline::{init_study, run_search, Device, SearchOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Run a multi-objective NAGO search on this machine: rounds of propose → generate → train
-/// (several trials at once) → update until the study's budget is spent, then print the
-/// Pareto front. Interrupt it at any point and run the same command again to continue.
+/// Run a multi-objective NAGO search on this machine: passes of generate → train over the
+/// trials that need work (several at once) → update → propose, until the study is done (its
+/// budget is proposed and every trial has a final result), then print the Pareto front.
+/// Interrupt it at any point and run the same command again to continue; a trial whose run
+/// failed for a retryable cause (a signal, a full disk, a crash of a stage) is run again.
+///
+/// Exit status: 0 the study is done; 1 an error (the message says what to fix; rerun the same
+/// command afterwards).
 ///
 /// Example: nago-search --preset quick --run runs/quick
 ///          nago-search --preset pipelines/presets/paper.json --run runs/c10 \
-///              --set dataset.path=/data/cifar-10-batches-bin --train-arg=--device --train-arg=cuda
+///              --set dataset.path=/data/cifar-10-batches-bin --device cuda --parallel 1
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
@@ -27,17 +32,31 @@ struct Args {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Trials trained at once.
-    #[arg(long, default_value_t = 2)]
-    parallel: usize,
-    /// CPU threads per training (default: cores / parallel).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    parallel: u64,
+    /// CPU threads per training (default: cores / parallel, the same for every trial).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: Option<u64>,
+    /// Where to train: auto (CUDA when present, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: Device,
+    /// A time limit per trial run in seconds; a trial that reaches it is recorded as
+    /// `time_limit` (final).
+    #[arg(long, value_name = "S", value_parser = positive_seconds)]
+    time_limit: Option<f64>,
+    /// Print a JSON summary on stdout at the end (run, passes, trial runs, done, minutes).
     #[arg(long)]
-    threads: Option<usize>,
-    /// Extra flag for nago-train (repeat for several), e.g. --train-arg=--device --train-arg=cuda.
-    #[arg(long = "train-arg", value_name = "FLAG", allow_hyphen_values = true)]
-    train_args: Vec<String>,
+    json: bool,
     /// Directory of the stage binaries (default: next to this one).
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}`: expected a positive number of seconds")),
+    }
 }
 
 fn preset_path(name: &str) -> Result<PathBuf> {
@@ -81,11 +100,15 @@ fn run(args: Args) -> Result<()> {
     let opts = SearchOptions {
         run,
         bin_dir,
-        parallel: args.parallel,
-        threads_per_trial: args.threads,
-        train_args: args.train_args,
+        parallel: args.parallel as usize,
+        threads_per_trial: args.threads.map(|t| t as usize),
+        device: args.device,
+        time_limit: args.time_limit,
     };
-    run_search(&opts)?;
+    let summary = run_search(&opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
     Ok(())
 }
 

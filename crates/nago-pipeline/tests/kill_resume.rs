@@ -1,0 +1,185 @@
+//! A search with promotions, killed with SIGKILL at seeded random moments many times (the
+//! driver alone, or its whole process group), resumed each time: the finished study must equal
+//! an undisturbed run's — every result (losses and settings included, timings excepted), every
+//! epochs.parquet row, and the trial table.
+//!
+//! Needs the stage binaries next to nago-search and Fashion-MNIST under data/ (as `make test`).
+
+use arrow_array::{Array, Float64Array, Int32Array, Int64Array};
+use nago_store::StudyDir;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STUDY: &str = r#"{
+  "schema": "nago.study/1", "name": "kills", "seed": 11,
+  "space": {"top.n": {"int": [3, 4]}, "mid.n": {"int": [1, 2]}, "bottom.n": {"int": [3, 4]},
+            "param_limit": {"fixed": 20000}},
+  "dataset": {"name": "fashion-mnist", "validation": 200},
+  "objectives": [
+    {"metric": "val_error", "goal": "min"},
+    {"metric": "params", "goal": "min", "log": true}
+  ],
+  "budgets": {"min": 1, "max": 2, "eta": 2},
+  "search": {"batch_size": 2, "max_evaluations": 5, "initial_design": 2, "final_samples": 1},
+  "training": {"lr": 0.1, "batch_size": 64, "train_subset": 1000, "crop_padding": 0, "flip": false}
+}"#;
+
+/// Columns that hold wall-clock measurements: they differ between any two runs.
+const TIMING: [&str; 3] = ["train_seconds", "eval_seconds", "images_per_second"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn search(run: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nago-search"));
+    c.arg("--run").arg(run).args(["--parallel", "2"]);
+    c.current_dir(repo()).env_remove("SLURM_ARRAY_TASK_ID");
+    c
+}
+
+fn new_study(run: &Path) {
+    std::fs::create_dir_all(run).unwrap();
+    std::fs::write(run.join("study.json"), STUDY).unwrap();
+}
+
+/// Every column of a Parquet file but the timing ones, as text cells (exact values).
+fn parquet_cells(path: &Path) -> Vec<(String, Vec<String>)> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let schema = b.schema().clone();
+    let mut cols: Vec<(String, Vec<String>)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), Vec::new()))
+        .collect();
+    for batch in b.build().unwrap() {
+        let batch = batch.unwrap();
+        for (c, col) in cols.iter_mut().enumerate() {
+            let a = batch.column(c);
+            for r in 0..batch.num_rows() {
+                let cell = if a.is_null(r) {
+                    "null".to_string()
+                } else if let Some(x) = a.as_any().downcast_ref::<Float64Array>() {
+                    format!("{:?}", x.value(r))
+                } else if let Some(x) = a.as_any().downcast_ref::<Int64Array>() {
+                    x.value(r).to_string()
+                } else if let Some(x) = a.as_any().downcast_ref::<Int32Array>() {
+                    x.value(r).to_string()
+                } else {
+                    format!("{:?}", a.slice(r, 1))
+                };
+                col.1.push(cell);
+            }
+        }
+    }
+    cols.retain(|(n, _)| !TIMING.contains(&n.as_str()));
+    cols
+}
+
+fn trial_ids(sd: &StudyDir) -> Vec<String> {
+    sd.trial_ids().unwrap()
+}
+
+/// A small deterministic generator for the kill moments (seeded, never the clock).
+struct XorShift(u64);
+impl XorShift {
+    fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
+    let d = tempfile::tempdir().unwrap();
+    // The undisturbed run.
+    let a = d.path().join("a");
+    new_study(&a);
+    let t0 = Instant::now();
+    let out = search(&a).output().unwrap();
+    let wall = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "undisturbed search failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sa = StudyDir::new(&a);
+    let ids = trial_ids(&sa);
+    assert_eq!(ids.len(), 5, "5 evaluations");
+    assert!(
+        ids.iter()
+            .any(|t| sa.proposal(t).unwrap().origin == nago_store::Origin::Promotion),
+        "the study has a promotion (a checkpoint continued by another trial)"
+    );
+
+    // The disturbed run: killed at seeded random moments, alternately the driver alone (its
+    // stages get SIGTERM and record `killed`) and the whole process group (nothing is
+    // recorded), and restarted after each kill.
+    let b = d.path().join("b");
+    new_study(&b);
+    let mut rng = XorShift(0x5eed_1234_abcd_0042);
+    let kills = 5;
+    let mut killed = 0;
+    for k in 0..kills {
+        let mut cmd = search(&b);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let group = k % 2 == 1;
+        if group {
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let at = Duration::from_secs_f64(1.0 + rng.next_f64() * wall.as_secs_f64() * 0.5);
+        let start = Instant::now();
+        let mut finished = false;
+        while start.elapsed() < at {
+            if child.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if finished {
+            break;
+        }
+        let pid = child.id() as i32;
+        unsafe {
+            libc::kill(if group { -pid } else { pid }, libc::SIGKILL);
+        }
+        child.wait().unwrap();
+        killed += 1;
+    }
+    let out = search(&b).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the resumed search failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(killed >= 2, "only {killed} kills landed before the search ended");
+
+    let sb = StudyDir::new(&b);
+    assert_eq!(trial_ids(&sb), ids, "the same trials, each once");
+    for t in &ids {
+        let (da, db) = (sa.trial_dir(t), sb.trial_dir(t));
+        let diffs = nago_pipeline::rerun::compare_ignoring(&da, &db, &["start_epoch"]).unwrap();
+        assert!(diffs.is_empty(), "trial {t} differs after {killed} kills: {diffs:?}");
+        assert_eq!(
+            parquet_cells(&da.join("epochs.parquet")),
+            parquet_cells(&db.join("epochs.parquet")),
+            "trial {t}: epochs.parquet differs"
+        );
+    }
+    assert_eq!(
+        parquet_cells(&sa.trials_table()),
+        parquet_cells(&sb.trials_table()),
+        "trials.parquet differs"
+    );
+}

@@ -1,0 +1,60 @@
+//! Promotions: asynchronous successive halving over the study's epoch budgets.
+
+use super::{Context, Draft, Strategy};
+use crate::objectives::Objectives;
+use anyhow::Result;
+use nago_bo::mf;
+use nago_store::Origin;
+
+/// Promotes the best evaluations of each rung to the next budget (highest rung first), by
+/// non-dominated sorting and crowding distance over feasible evaluations; a promotion keeps
+/// its parent's generator and seed (the same architecture) and continues its checkpoint.
+pub struct Promotions;
+
+impl Strategy for Promotions {
+    fn propose(&self, ctx: &Context, n: usize) -> Result<Vec<Draft>> {
+        let b = &ctx.study.budgets;
+        let obj = Objectives::new(ctx.study);
+        let rungs = mf::rungs(b.min, b.max, b.eta);
+        let promoted: Vec<String> = ctx
+            .trials
+            .records
+            .iter()
+            .filter_map(|t| t.proposal.parent.clone())
+            .collect();
+        let mut out = Vec::new();
+        for i in (0..rungs.len().saturating_sub(1)).rev() {
+            let entries: Vec<mf::RungEntry> = ctx
+                .trials
+                .records
+                .iter()
+                .filter(|t| t.proposal.origin != Origin::Final)
+                .filter_map(|t| {
+                    let r = t.final_result()?;
+                    (r.budget == rungs[i]).then(|| {
+                        let e = obj.evaluate(r);
+                        mf::RungEntry {
+                            id: t.id().to_string(),
+                            y: e.y,
+                            feasible: e.feasible,
+                        }
+                    })
+                })
+                .collect();
+            for id in mf::promotable(&entries, &promoted, b.eta) {
+                if out.len() >= n {
+                    return Ok(out);
+                }
+                let t = ctx.trials.get(&id).expect("a rung entry is a trial");
+                out.push(Draft {
+                    generator: t.proposal.generator,
+                    budget: rungs[i + 1],
+                    seed: Some(t.proposal.seed),
+                    parent: Some(id),
+                    origin: Origin::Promotion,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,240 @@
+//! `nago-update`: the trial table, the Pareto table and the surrogate, from the trials.
+
+use crate::objectives::Objectives;
+use crate::surrogate::{SurrogateFile, SURROGATE_SCHEMA};
+use crate::table::Columns;
+use crate::trials::{TrialRecord, Trials};
+use anyhow::{Context, Result};
+use nago_bo::engine::{self, FitOptions, Observation};
+use nago_bo::pareto::{hypervolume, pareto_indices};
+use nago_space::Study;
+use nago_store::{atomic_write, derive_seed, StudyDir, TrialResult};
+use nago_table::{read_parquet, to_parquet, Cell, Table, PARETO_SCHEMA, TRIALS_SCHEMA};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What `nago-update` did (printed by the binary, and as `--json`).
+#[derive(Debug, Default, Serialize)]
+pub struct UpdateSummary {
+    /// Rows in the table now.
+    pub rows: usize,
+    /// Rows added.
+    pub new: usize,
+    /// Rows whose result changed.
+    pub changed: usize,
+    /// Rows kept from the old table whose files are gone or unreadable now.
+    pub kept: usize,
+    /// Trials that still need work (pending, running, or a retryable failure), by id.
+    pub unfinished: Vec<String>,
+    /// Points on the Pareto front.
+    pub front: usize,
+    /// Hypervolume of the front (model units).
+    pub hypervolume: Option<f64>,
+    /// Budget of the model and front.
+    pub budget: Option<f64>,
+}
+
+/// The budget the model and the Pareto front use: the largest budget with at least
+/// `search.initial_design` evaluations with values, else the budget with the most.
+pub fn model_budget(study: &Study, trials: &Trials) -> Option<f64> {
+    let obj = Objectives::new(study);
+    let need = study.search.initial_design.max(1) as usize;
+    let mut count: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in results(trials) {
+        if obj.evaluate(r.1).y.is_some() {
+            *count.entry(r.1.budget.to_bits()).or_default() += 1;
+        }
+    }
+    let mut by_budget: Vec<(f64, usize)> = count
+        .into_iter()
+        .map(|(b, n)| (f64::from_bits(b), n))
+        .collect();
+    by_budget.sort_by(|a, b| b.0.total_cmp(&a.0));
+    by_budget
+        .iter()
+        .find(|(_, n)| *n >= need)
+        .or_else(|| {
+            by_budget
+                .iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.total_cmp(&a.0)))
+        })
+        .map(|(b, _)| *b)
+}
+
+/// Every readable result with its trial (any status: the table records every evaluation).
+pub fn results(trials: &Trials) -> impl Iterator<Item = (&TrialRecord, &TrialResult)> {
+    trials
+        .records
+        .iter()
+        .filter_map(|t| t.result.as_ref().map(|r| (t, r)))
+}
+
+/// `nago-update`: trial table, surrogate and Pareto table. Takes the study lock.
+pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary> {
+    let _lock = nago_store::StudyLock::acquire(sd.root(), "nago-update")?;
+    let study = sd.study()?;
+    let trials = Trials::load(sd)?;
+    trials.warn("nago-update");
+    let obj = Objectives::new(&study);
+    let cols = Columns::of(&study);
+    let prev = SurrogateFile::read(sd)?;
+
+    let mut s = UpdateSummary {
+        unfinished: trials.unfinished().iter().map(|t| t.id().to_string()).collect(),
+        ..Default::default()
+    };
+    let rows = merge_rows(sd, &cols, &obj, &trials, &mut s)?;
+
+    let ys: Vec<Vec<f64>> = results(&trials)
+        .filter_map(|(_, r)| obj.evaluate(r).y)
+        .collect();
+    let recorded = prev
+        .as_ref()
+        .filter(|p| p.objectives == obj.names())
+        .map(|p| p.reference.as_slice());
+    let reference = obj.reference(recorded, &ys);
+    let budget = model_budget(&study, &trials);
+    s.budget = budget;
+
+    let (table, front_pts, front_rows) = with_hypervolume(&cols, &obj, rows, budget, &reference);
+    s.rows = table.rows.len();
+    let bytes = to_parquet(&table, TRIALS_SCHEMA)
+        .with_context(|| sd.trials_table().display().to_string())?;
+    let front_idx = pareto_indices(&front_pts);
+    s.front = front_idx.len();
+    s.hypervolume = budget.and_then(|_| hypervolume(&front_pts, &reference).ok());
+    let pareto = Table {
+        columns: cols.cols.clone(),
+        rows: front_idx
+            .iter()
+            .map(|&i| table.rows[front_rows[i]].clone())
+            .collect(),
+    };
+    let pbytes = to_parquet(&pareto, PARETO_SCHEMA)?;
+
+    let sf = fit_surrogate(&study, &obj, &trials, budget, reference, seed_override)?;
+    // Write: table first, then front, then surrogate (each atomic).
+    atomic_write(&sd.trials_table(), &bytes)?;
+    atomic_write(&sd.pareto_table(), &pbytes)?;
+    sf.write(sd)?;
+    Ok(s)
+}
+
+/// The old table's rows (mapped onto the current columns by name) merged with a row for every
+/// readable result: new keys added, changed rows replaced, rows whose files are gone kept.
+fn merge_rows(
+    sd: &StudyDir,
+    cols: &Columns,
+    obj: &Objectives,
+    trials: &Trials,
+    s: &mut UpdateSummary,
+) -> Result<Vec<Vec<Cell>>> {
+    let mut rows: BTreeMap<(String, u64), Vec<Cell>> = BTreeMap::new();
+    let path = sd.trials_table();
+    if path.exists() {
+        let old = read_parquet(&path, TRIALS_SCHEMA).with_context(|| {
+            "the existing trial table cannot be read; nago-update never drops rows it has \
+             seen, so move the file away to rebuild it from the trial directories"
+        })?;
+        for r in &old.rows {
+            let mapped = cols.remap(&old.columns, r);
+            rows.insert(cols.key(&mapped), mapped);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (t, r) in results(trials) {
+        let mut row = cols.row(obj, t, r);
+        let k = cols.key(&row);
+        seen.insert(k.clone());
+        match rows.get(&k) {
+            None => s.new += 1,
+            Some(old) => {
+                row[cols.hypervolume] = old[cols.hypervolume].clone();
+                if *old != row {
+                    s.changed += 1;
+                }
+            }
+        }
+        rows.insert(k, row);
+    }
+    s.kept = rows.keys().filter(|k| !seen.contains(*k)).count();
+    Ok(rows.into_values().collect())
+}
+
+/// Orders the rows by (round, trial, budget) and fills the hypervolume column: the
+/// hypervolume of the feasible front at `budget` after each row. Returns the table, the front
+/// candidates' model values and their row positions.
+fn with_hypervolume(
+    cols: &Columns,
+    obj: &Objectives,
+    mut rows: Vec<Vec<Cell>>,
+    budget: Option<f64>,
+    reference: &[f64],
+) -> (Table, Vec<Vec<f64>>, Vec<usize>) {
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (cols.key(a), cols.key(b));
+        a[cols.round]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&b[cols.round].as_f64().unwrap_or(0.0))
+            .then(ka.0.cmp(&kb.0))
+            .then(f64::from_bits(ka.1).total_cmp(&f64::from_bits(kb.1)))
+    });
+    let mut front_pts: Vec<Vec<f64>> = Vec::new();
+    let mut front_rows: Vec<usize> = Vec::new();
+    for (i, row) in rows.iter_mut().enumerate() {
+        let at_budget = budget.is_some_and(|b| row[cols.budget].as_f64() == Some(b));
+        if at_budget {
+            if let Some(y) = cols.model_values(obj, row) {
+                front_pts.push(y);
+                front_rows.push(i);
+            }
+        }
+        let hv = budget.and_then(|_| hypervolume(&front_pts, reference).ok());
+        row[cols.hypervolume] = Cell::F64(hv);
+    }
+    let table = Table {
+        columns: cols.cols.clone(),
+        rows,
+    };
+    (table, front_pts, front_rows)
+}
+
+/// The surrogate, fitted on the evaluations at the model budget.
+fn fit_surrogate(
+    study: &Study,
+    obj: &Objectives,
+    trials: &Trials,
+    budget: Option<f64>,
+    reference: Vec<f64>,
+    seed_override: Option<u64>,
+) -> Result<SurrogateFile> {
+    let obs: Vec<Observation> = results(trials)
+        .filter(|(_, r)| budget == Some(r.budget))
+        .filter_map(|(t, r)| {
+            let x = study.space.encode(&t.proposal.generator).ok()?;
+            let e = obj.evaluate(r);
+            Some(Observation {
+                x,
+                y: e.y,
+                feasible: e.feasible,
+            })
+        })
+        .collect();
+    let n_obs = obs.iter().filter(|o| o.y.is_some()).count();
+    let model = if n_obs > 0 {
+        let mut fo = FitOptions::default();
+        fo.gp.seed = derive_seed(seed_override.unwrap_or(study.seed), &["surrogate"]);
+        Some(engine::fit(&obs, obj.len(), &reference, fo).context("fitting the surrogate")?)
+    } else {
+        None
+    };
+    Ok(SurrogateFile {
+        schema: SURROGATE_SCHEMA.into(),
+        objectives: obj.names(),
+        reference,
+        budget,
+        n_observations: n_obs,
+        model,
+    })
+}
