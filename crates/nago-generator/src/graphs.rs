@@ -194,11 +194,16 @@ pub fn is_connected(g: &Graph) -> bool {
 }
 
 /// ER(n, p) redrawn until connected, on a bit-set adjacency (no graph is built for the
-/// rejected draws). Consumes the stream exactly as repeated [`erdos_renyi`] calls do and
-/// returns the graph the first connected one of them would.
+/// rejected draws). The pairs are drawn in networkx's order, (0, 1), (0, 2), …, and a draw is
+/// abandoned as soon as it is sure to be disconnected: once the pairs of node u are drawn,
+/// every edge of the nodes 0..=u is known, so if u's component lies within them and is not
+/// the whole graph, no later pair can join it. Abandoning a draw that is certain to be
+/// rejected leaves the distribution of the accepted graph unchanged (each draw is an
+/// independent trial; the first connected one is kept).
 fn connected_er(n: usize, p: f64, rng: &mut Rng) -> Option<Graph> {
-    debug_assert!(n <= 64);
-    for _ in 0..MAX_DRAWS {
+    debug_assert!((2..=64).contains(&n));
+    let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    'draw: for _ in 0..MAX_DRAWS {
         let mut adj = [0u64; 64];
         for u in 0..n {
             for v in u + 1..n {
@@ -207,19 +212,36 @@ fn connected_er(n: usize, p: f64, rng: &mut Rng) -> Option<Graph> {
                     adj[v] |= 1 << u;
                 }
             }
-        }
-        if bits_connected(&adj, n) {
-            let mut g = empty(n);
-            for (u, &row) in adj.iter().enumerate().take(n) {
-                let mut higher = row >> u >> 1;
-                while higher != 0 {
-                    let v = u + 1 + higher.trailing_zeros() as usize;
-                    higher &= higher - 1;
-                    g.add_edge(ix(u), ix(v), ());
-                }
+            // u's component, from the edges known so far.
+            let (mut seen, mut frontier) = (1u64 << u, 1u64 << u);
+            while frontier != 0 {
+                let w = frontier.trailing_zeros() as usize;
+                frontier &= frontier - 1;
+                let new = adj[w] & !seen;
+                seen |= new;
+                frontier |= new;
             }
-            return Some(g);
+            let known = if u == 63 {
+                u64::MAX
+            } else {
+                (1u64 << (u + 1)) - 1
+            };
+            if seen & !known == 0 && seen != all {
+                continue 'draw; // a finished component that is not the whole graph
+            }
         }
+        // Every pair was drawn (an early "connected" would not license skipping the rest),
+        // and the last check, at u = n − 1, was the full connectivity test.
+        let mut g = empty(n);
+        for (u, &row) in adj.iter().enumerate().take(n) {
+            let mut higher = row >> u >> 1;
+            while higher != 0 {
+                let v = u + 1 + higher.trailing_zeros() as usize;
+                higher &= higher - 1;
+                g.add_edge(ix(u), ix(v), ());
+            }
+        }
+        return Some(g);
     }
     None
 }
