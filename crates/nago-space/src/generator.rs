@@ -225,7 +225,9 @@ pub struct LevelSpec {
     /// WS: neighbours K (odd K acts as K−1); BA: edges per new node. Clipped to N−1 when
     /// sampling. Unused by ER.
     pub k: u32,
-    /// WS: rewiring probability; ER: edge probability. Unused by BA. In [0, 1].
+    /// WS: rewiring probability; ER: edge probability. Unused by BA. In [0, 1]. Graphs are
+    /// redrawn until connected, so ER with P = 0 (and N ≥ 2) cannot be sampled (an error
+    /// naming the level, as is WS with K < 2 after clipping).
     pub p: f64,
     /// Distribution of the merge used by this level's nodes.
     #[serde(default)]
