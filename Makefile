@@ -28,6 +28,7 @@ help:
 	@echo "make search          run the default search (quick preset, Fashion-MNIST)"
 	@echo "make test            build and run every test, fmt and clippy included"
 	@echo "make bench-generate  architectures sampled per second"
+	@echo "make test-generator-nx  nago's ER graphs against networkx's (two-sample tests)"
 	@echo "make bench-train     nago-train images/s against PyTorch eager"
 	@echo "make bench-bo        the optimiser against random search and Optuna"
 
@@ -61,12 +62,24 @@ bins: $(TEST_DEPS)
 search: bins $(SEARCH_DEPS)
 	target/release/nago-search --preset $(PRESET) --run $(RUN) --parallel $(PARALLEL) $(SEARCH_FLAGS)
 
-# The networkx baseline runs in its own small environment (networkx only).
+# The networkx baseline runs in its own small environment (networkx; scipy for the tests).
 BENCH_VENV := bench/.venv
 $(BENCH_VENV)/.stamp:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q networkx
 	touch $@
+$(BENCH_VENV)/.scipy-stamp: $(BENCH_VENV)/.stamp
+	$(BENCH_VENV)/bin/pip install -q scipy
+	touch $@
+
+# nago's ER(8, 0.1) graphs against networkx's redraw-until-connected ones: two-sample tests
+# at 2,000 graphs (inputs, outputs, longest path, the 28 edge frequencies). A few seconds.
+# Part of `make test` (like EXTRA_TESTS, which is expanded above, before this point).
+.PHONY: test-generator-nx
+test: test-generator-nx
+test-generator-nx: $(BENCH_VENV)/.scipy-stamp
+	$(CARGO) build -q $(CARGO_FLAGS) -p nago-generator --example dag_stats
+	$(BENCH_VENV)/bin/python tests/python/generator_networkx.py target/release/examples/dag_stats
 
 bench-generate: $(BENCH_VENV)/.stamp
 	@$(CARGO) build -q $(CARGO_FLAGS) -p nago-generator --example bench_generate

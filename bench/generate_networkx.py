@@ -20,7 +20,8 @@ def level_graph(model, n, k, p, rng):
         g.add_node(0)
         return g
     k = max(1, min(k, n - 1))
-    for _ in range(100):
+    # Redrawn until connected, as the method (and nago, up to 100,000 draws) does.
+    for _ in range(100_000):
         if model == "ws":
             g = nx.watts_strogatz_graph(n, k, p, seed=rng)
         elif model == "er":
@@ -29,9 +30,7 @@ def level_graph(model, n, k, p, rng):
             g = nx.barabasi_albert_graph(n, k, seed=rng)
         if nx.is_connected(g):
             return g
-    comps = sorted(min(c) for c in nx.connected_components(g))
-    g.add_edges_from(zip(comps, comps[1:]))
-    return g
+    raise ValueError(f"{model}({n}, {k}, {p}) gave no connected graph")
 
 
 def to_dag(g):
@@ -47,8 +46,8 @@ def sample(gen, seed, hw=28, classes=10):
     rng = random.Random(seed)
     top, inputs, outputs = to_dag(level_graph(*gen["top"], rng))
     n = top.number_of_nodes()
-    bounds = [round(n / 3), round(2 * n / 3), n]
-    stages = [next(s for s, b in enumerate(bounds) if i < b) for i in range(n)]
+    # Node x is in the next stage once x >= the running threshold (1/3 and 2/3 of n).
+    stages = [sum(1 for t in (1, 2) if 3 * x >= t * n) for x in range(n)]
     ratios = [1, 2, 4]
     cells = []
     base = 0.0

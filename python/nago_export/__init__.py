@@ -7,7 +7,7 @@
     logits = net(normalise(net, images))   # from uint8 images, where export.json has the statistics
 
 `nago-report export --run runs/x --trial T --out export/` writes that directory. The network
-is built from `arch.json` (schema ``nago.arch/1``) layer for layer as the trainer builds it
+is built from `arch.json` (schema ``nago.arch/2``) layer for layer as the trainer builds it
 (crates/nago-arch documents every layer; crates/nago-train/src/net.rs is the Rust model), and
 its parameters and buffers carry the trainer's names (``stem.0.conv.weight``,
 ``cells.3.graphs.0.ops.2.op.bn.running_mean``, ``classifier.bias``, ...), so
@@ -28,7 +28,10 @@ import torch.nn.functional as F
 
 __all__ = ["NagoNet", "load_model", "normalise", "load_safetensors", "save_safetensors", "ARCH_SCHEMA"]
 
-ARCH_SCHEMA = "nago.arch/1"
+ARCH_SCHEMA = "nago.arch/2"
+# Written by an older nago whose generator assigned stages and joined disconnected graphs
+# differently: refused, as the Rust tools refuse them.
+_OLD_ARCH_SCHEMAS = ("nago.arch/1",)
 
 _DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -230,6 +233,11 @@ class NagoNet(nn.Module):
         if isinstance(arch, (str, os.PathLike)):
             with open(arch) as f:
                 arch = json.load(f)
+        if arch.get("schema") in _OLD_ARCH_SCHEMAS:
+            raise ValueError(
+                "arch.json: schema %r, written by an older nago whose generator assigned stages and "
+                "joined disconnected graphs differently; this reads %r: regenerate it with "
+                "nago-generate --force (same generator and seed)" % (arch.get("schema"), ARCH_SCHEMA))
         if arch.get("schema") != ARCH_SCHEMA:
             raise ValueError("arch.json: schema %r, expected %r" % (arch.get("schema"), ARCH_SCHEMA))
         self.arch = arch

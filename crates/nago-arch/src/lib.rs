@@ -37,7 +37,14 @@ use nago_space::{json, Generator, MergeKind, Op, SpaceError};
 use serde::{Deserialize, Serialize};
 
 /// Schema tag of `arch.json`.
-pub const ARCH_SCHEMA: &str = "nago.arch/1";
+///
+/// `nago.arch/2`: top-level nodes are assigned to stages by the method's threshold rule and
+/// graphs are redrawn until connected, so the same generator and seed give another layout
+/// than under `nago.arch/1` (boundary rounding, components joined after 100 draws).
+pub const ARCH_SCHEMA: &str = "nago.arch/2";
+
+/// Schemas of older `arch.json` files, refused with an explanation.
+const OLD_ARCH_SCHEMAS: &[&str] = &["nago.arch/1"];
 
 /// The shape of the data an architecture is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +218,13 @@ pub enum ArchError {
     /// Not parseable, or the wrong schema.
     #[error(transparent)]
     Parse(#[from] SpaceError),
+    /// Written by an older nago whose sampler gave other layouts.
+    #[error(
+        "arch.json has schema {found}, written by an older nago whose generator assigned \
+         stages and joined disconnected graphs differently; this nago reads {ARCH_SCHEMA}: \
+         regenerate it with nago-generate --force (same generator and seed)"
+    )]
+    Outdated { found: String },
     /// Parseable but not a consistent network.
     #[error("{path}: {message}")]
     Inconsistent { path: String, message: String },
@@ -227,6 +241,13 @@ impl Arch {
     /// Parses `arch.json` text and checks that it describes a consistent network whose
     /// recorded counts are right.
     pub fn from_json(text: &str) -> Result<Self, ArchError> {
+        if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(text) {
+            if let Some(serde_json::Value::String(s)) = o.get("schema") {
+                if OLD_ARCH_SCHEMAS.contains(&s.as_str()) {
+                    return Err(ArchError::Outdated { found: s.clone() });
+                }
+            }
+        }
         let arch: Arch = json::parse(text, Some(ARCH_SCHEMA))?;
         arch.check()?;
         Ok(arch)

@@ -1,7 +1,7 @@
 //! `nago-generate`: proposal (or generator) + seed → `arch.json` and `arch.dot`.
 
 use anyhow::{anyhow, bail, Context, Result};
-use nago_arch::{Arch, InputShape};
+use nago_arch::{Arch, ArchError, InputShape};
 use nago_generator::{sample, summarize};
 use nago_space::{Generator, Study};
 use nago_store::{atomic_write, read_text, Proposal, StudyDir};
@@ -106,6 +106,8 @@ pub fn generate_into(
                     "{}: already holds a different architecture (another generator, seed or input shape); pass --force to replace it",
                     json_path.display()
                 ),
+                // Sampled by an older nago: replaced only with --force (it may have been trained).
+                Err(e @ ArchError::Outdated { .. }) => bail!("{}: {e}", json_path.display()),
                 Err(_) => {} // corrupt or half-written: regenerate
             }
         }

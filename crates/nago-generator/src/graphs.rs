@@ -6,9 +6,61 @@ use nago_space::GraphModel;
 use petgraph::graph::{NodeIndex, UnGraph};
 use petgraph::unionfind::UnionFind;
 
-/// How many draws a connected sample may take before the components are joined by hand
-/// (networkx's `connected_watts_strogatz_graph` uses the same bound).
-pub const MAX_TRIES: usize = 100;
+/// How many draws a connected sample may take before sampling gives up with
+/// [`Disconnected`]. The method redraws until connected; the cap only turns a generator that
+/// (practically) never gives a connected graph into an error instead of an endless loop.
+///
+/// In the paper's default space the hardest level is ER(8, 0.1), connected with probability
+/// 0.005411 (exact, by the recurrence C(n) = 1 − Σ_{k<n} C(n−1, k−1)·C(k)·(1−p)^{k(n−k)});
+/// every ER(n ≤ 10, p ≥ 0.1) is connected with probability ≥ 0.0054 and every WS(3..10,
+/// 2..5, 0.1..0.9) with probability ≥ 0.92 (simulated). So all 10,000 draws fail with
+/// probability ≤ (1 − 0.0054)^100000 < 1e-235 there (10,000 draws would already give
+/// < 1e-23; the larger cap also lets extended spaces reach P(connected) ~ 1e-4, e.g.
+/// ER(7, 0.055), at a cost of milliseconds when it is exhausted).
+pub const MAX_DRAWS: usize = 100_000;
+
+/// No connected graph: the model can never give one (`draws == 0`), or [`MAX_DRAWS`] draws
+/// all gave a disconnected graph.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Disconnected {
+    /// The model.
+    pub model: GraphModel,
+    /// Number of nodes.
+    pub n: usize,
+    /// K after clipping to N − 1.
+    pub k: usize,
+    /// P.
+    pub p: f64,
+    /// Draws made (0: the model can never give a connected graph, so none was tried).
+    pub draws: usize,
+}
+
+impl Disconnected {
+    fn describe(&self) -> String {
+        let (n, k, p) = (self.n, self.k, self.p);
+        match (self.model, self.draws) {
+            (GraphModel::Ws, 0) => format!(
+                "WS({n}, {k}, {p}) can never be connected: K (clipped to N − 1) is below 2, so \
+                 the ring has no edges; use K ≥ 2 and N ≥ 3"
+            ),
+            (GraphModel::Er, 0) => {
+                format!("ER({n}, {p}) can never be connected: P is 0; use P > 0")
+            }
+            (model, draws) => {
+                let what = match model {
+                    GraphModel::Ws => format!("WS({n}, {k}, {p})"),
+                    GraphModel::Er => format!("ER({n}, {p})"),
+                    GraphModel::Ba => format!("BA({n}, {k})"),
+                };
+                format!(
+                    "{what} gave no connected graph in {draws} draws (graphs are redrawn until \
+                     connected); it is practically never connected: raise P or lower N"
+                )
+            }
+        }
+    }
+}
 
 /// An undirected graph on nodes `0..n`.
 pub type Graph = UnGraph<(), ()>;
@@ -104,6 +156,21 @@ pub fn barabasi_albert(n: usize, m: usize, rng: &mut Rng) -> Graph {
     g
 }
 
+/// Whether the nodes `0..n` (n ≤ 64) of a bit-set adjacency form one component.
+#[inline]
+fn bits_connected(adj: &[u64; 64], n: usize) -> bool {
+    let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let (mut seen, mut frontier) = (1u64, 1u64);
+    while frontier != 0 {
+        let v = frontier.trailing_zeros() as usize;
+        frontier &= frontier - 1;
+        let new = adj[v] & !seen;
+        seen |= new;
+        frontier |= new;
+    }
+    seen == all
+}
+
 /// Whether the graph is connected (a graph of one node is).
 pub fn is_connected(g: &Graph) -> bool {
     let n = g.node_count();
@@ -116,82 +183,112 @@ pub fn is_connected(g: &Graph) -> bool {
             adj[a.index()] |= 1 << b.index();
             adj[b.index()] |= 1 << a.index();
         }
-        let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-        let (mut seen, mut frontier) = (1u64, 1u64);
-        while frontier != 0 {
-            let v = frontier.trailing_zeros() as usize;
-            frontier &= frontier - 1;
-            let new = adj[v] & !seen;
-            seen |= new;
-            frontier |= new;
-        }
-        return seen == all;
+        return bits_connected(&adj, n);
     }
-    component_roots(g).iter().all(|&r| r == 0)
-}
-
-fn component_roots(g: &Graph) -> Vec<usize> {
-    let n = g.node_count();
     let mut uf = UnionFind::<usize>::new(n);
     for e in g.edge_indices() {
         let (a, b) = g.edge_endpoints(e).expect("edge exists");
         uf.union(a.index(), b.index());
     }
-    // Label each node by the smallest node of its component.
-    let mut smallest = vec![usize::MAX; n];
-    for v in 0..n {
-        let r = uf.find(v);
-        smallest[r] = smallest[r].min(v);
-    }
-    (0..n).map(|v| smallest[uf.find(v)]).collect()
+    (1..n).all(|v| uf.equiv(0, v))
 }
 
-/// Joins the components of `g` into one: for consecutive components (ordered by their
-/// smallest node), an edge between their smallest nodes. The documented fallback when
-/// [`MAX_TRIES`] draws gave no connected graph.
-pub fn join_components(g: &mut Graph) {
-    let roots = component_roots(g);
-    let mut firsts: Vec<usize> = roots.clone();
-    firsts.sort_unstable();
-    firsts.dedup();
-    for w in firsts.windows(2) {
-        g.add_edge(ix(w[0]), ix(w[1]), ());
+/// ER(n, p) redrawn until connected, on a bit-set adjacency (no graph is built for the
+/// rejected draws). The pairs are drawn in networkx's order, (0, 1), (0, 2), …, and a draw is
+/// abandoned as soon as it is sure to be disconnected: once the pairs of node u are drawn,
+/// every edge of the nodes 0..=u is known, so if u's component lies within them and is not
+/// the whole graph, no later pair can join it. Abandoning a draw that is certain to be
+/// rejected leaves the distribution of the accepted graph unchanged (each draw is an
+/// independent trial; the first connected one is kept).
+fn connected_er(n: usize, p: f64, rng: &mut Rng) -> Option<Graph> {
+    debug_assert!((2..=64).contains(&n));
+    let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    'draw: for _ in 0..MAX_DRAWS {
+        let mut adj = [0u64; 64];
+        for u in 0..n {
+            for v in u + 1..n {
+                if rng.uniform() < p {
+                    adj[u] |= 1 << v;
+                    adj[v] |= 1 << u;
+                }
+            }
+            // u's component, from the edges known so far.
+            let (mut seen, mut frontier) = (1u64 << u, 1u64 << u);
+            while frontier != 0 {
+                let w = frontier.trailing_zeros() as usize;
+                frontier &= frontier - 1;
+                let new = adj[w] & !seen;
+                seen |= new;
+                frontier |= new;
+            }
+            let known = if u == 63 {
+                u64::MAX
+            } else {
+                (1u64 << (u + 1)) - 1
+            };
+            if seen & !known == 0 && seen != all {
+                continue 'draw; // a finished component that is not the whole graph
+            }
+        }
+        // Every pair was drawn (an early "connected" would not license skipping the rest),
+        // and the last check, at u = n − 1, was the full connectivity test.
+        let mut g = empty(n);
+        for (u, &row) in adj.iter().enumerate().take(n) {
+            let mut higher = row >> u >> 1;
+            while higher != 0 {
+                let v = u + 1 + higher.trailing_zeros() as usize;
+                higher &= higher - 1;
+                g.add_edge(ix(u), ix(v), ());
+            }
+        }
+        return Some(g);
     }
+    None
 }
 
 /// One connected graph of a level's model: `n` nodes, `k` clipped to `n − 1` (and at least
-/// 1), redrawn while disconnected (at most [`MAX_TRIES`] draws, then joined).
+/// 1), redrawn until connected, as the method does: at most [`MAX_DRAWS`] draws, then
+/// [`Disconnected`] (never a patched graph, which would change the distribution).
 ///
-/// Small cases: one node gives one node; for WS, k < 2 gives no ring edges, so two nodes
-/// always fall back to a single edge.
-pub fn connected(model: GraphModel, n: usize, k: usize, p: f64, rng: &mut Rng) -> Graph {
+/// One node gives one node. Models that can never be connected are an error at once: WS
+/// with K < 2 after clipping (no ring edges; so WS on two nodes), ER with P = 0. BA is
+/// always connected.
+pub fn connected(
+    model: GraphModel,
+    n: usize,
+    k: usize,
+    p: f64,
+    rng: &mut Rng,
+) -> Result<Graph, Disconnected> {
     if n <= 1 {
-        return empty(n.max(1));
+        return Ok(empty(n.max(1)));
     }
     let k = k.clamp(1, n - 1);
-    let draw = |rng: &mut Rng| match model {
-        GraphModel::Ws => watts_strogatz(n, k, p, rng),
-        GraphModel::Er => erdos_renyi(n, p, rng),
-        GraphModel::Ba => barabasi_albert(n, k, rng),
+    let err = |draws| Disconnected {
+        model,
+        n,
+        k,
+        p,
+        draws,
     };
-    // Cases that can never be connected are not redrawn.
-    let hopeless = match model {
-        GraphModel::Ws => k < 2,
-        GraphModel::Er => p <= 0.0,
-        GraphModel::Ba => false,
-    };
-    let mut g = draw(rng);
-    if !hopeless {
-        let mut tries = 1;
-        while !is_connected(&g) && tries < MAX_TRIES {
-            g = draw(rng);
-            tries += 1;
+    match model {
+        GraphModel::Ba => Ok(barabasi_albert(n, k, rng)),
+        GraphModel::Ws if k < 2 => Err(err(0)),
+        GraphModel::Er if p <= 0.0 => Err(err(0)),
+        GraphModel::Er if n <= 64 => connected_er(n, p, rng).ok_or(err(MAX_DRAWS)),
+        _ => {
+            for _ in 0..MAX_DRAWS {
+                let g = match model {
+                    GraphModel::Ws => watts_strogatz(n, k, p, rng),
+                    _ => erdos_renyi(n, p, rng),
+                };
+                if is_connected(&g) {
+                    return Ok(g);
+                }
+            }
+            Err(err(MAX_DRAWS))
         }
     }
-    if !is_connected(&g) {
-        join_components(&mut g);
-    }
-    g
 }
 
 /// A directed acyclic view of an undirected graph on `0..n`: every edge points from the

@@ -12,5 +12,5 @@ pub mod rng;
 mod sample;
 mod summary;
 
-pub use sample::{sample, sample_with, GenerateError, SampleOptions};
+pub use sample::{sample, sample_with, stages, GenerateError, SampleOptions};
 pub use summary::{summarize, Summary, SummaryRow};

@@ -1,6 +1,6 @@
 //! The three-level hierarchical sampler: generator + seed → architecture.
 
-use crate::graphs::{connected, Dag};
+use crate::graphs::{connected, Dag, Disconnected};
 use crate::rng::Rng;
 use nago_arch::{
     Arch, Cell, Counts, Edge, Head, InputShape, Merge, OpGraph, OpNode, Projection, Stage,
@@ -38,6 +38,15 @@ pub enum GenerateError {
     /// The input shape cannot carry three stages.
     #[error("input {h}x{w}: {message}")]
     Input { h: u32, w: u32, message: String },
+    /// A level's model gives no connected graph (never, or not within
+    /// [`crate::graphs::MAX_DRAWS`] draws).
+    #[error("generator.{level}: {source}")]
+    Disconnected {
+        /// `top`, `mid` or `bottom`.
+        level: &'static str,
+        /// The model and how many draws were made.
+        source: Disconnected,
+    },
 }
 
 /// ChaCha stream ids: one per graph of the hierarchy.
@@ -51,9 +60,32 @@ fn stream_opgraph(cell: usize, g: usize) -> u64 {
     ((1 + cell as u64) << 32) | (1 + g as u64)
 }
 
-fn level_graph(spec: &LevelSpec, rng: &mut Rng) -> Dag {
-    let g = connected(spec.model, spec.n as usize, spec.k as usize, spec.p, rng);
-    Dag::from_graph(&g)
+fn level_graph(level: &'static str, spec: &LevelSpec, rng: &mut Rng) -> Result<Dag, GenerateError> {
+    let g = connected(spec.model, spec.n as usize, spec.k as usize, spec.p, rng)
+        .map_err(|source| GenerateError::Disconnected { level, source })?;
+    Ok(Dag::from_graph(&g))
+}
+
+/// The stage (0, 1 or 2) of each of the `n` top-level nodes, by the method's rule: with the
+/// ratios normalised to shares θ₀, θ₁, θ₂, node x moves to the next stage once x reaches the
+/// running threshold, i.e. x is in stage s when T_s ≤ x < T_{s+1} with T₀ = 0,
+/// T₁ = θ₀·n, T₂ = (θ₀ + θ₁)·n, T₃ = ∞. With 1/3 each: 4 → [0,0,1,2], 5 → [0,0,1,1,2],
+/// 8 → [0,0,0,1,1,1,2,2], 10 → [0,0,0,0,1,1,1,2,2,2].
+///
+/// A node exactly on a threshold (n = 3, 6, 9 with 1/3 each) is in the later stage; the
+/// comparison allows 1e-9·n of rounding, so 6·(1/3 + 1/3) = 3.9999999999999996 still puts
+/// node 4 in stage 2. With equal shares and n ≥ 3 every stage holds a node; a stage whose
+/// interval [T_s, T_{s+1}) holds no integer (a share near 0, or shares like 0.5/0.1/0.4 at
+/// n = 3) is empty, and the next stage then pools straight from the earlier one's
+/// resolution.
+pub fn stages(n: usize, ratios: [f64; 3]) -> Vec<u32> {
+    let total: f64 = ratios.iter().sum();
+    let nf = n as f64;
+    let t = [nf * ratios[0] / total, nf * (ratios[0] + ratios[1]) / total];
+    let eps = 1e-9 * nf.max(1.0);
+    (0..n)
+        .map(|x| t.iter().filter(|&&t| x as f64 + eps >= t).count() as u32)
+        .collect()
 }
 
 /// The structure drawn before widths are known.
@@ -83,25 +115,12 @@ fn draw_merges(spec: &LevelSpec, n: usize, rng: &mut Rng) -> Vec<MergeKind> {
         .collect()
 }
 
-fn draw_skeleton(g: &Generator, seed: u64) -> Skeleton {
+fn draw_skeleton(g: &Generator, seed: u64) -> Result<Skeleton, GenerateError> {
     let mut rng = Rng::new(seed, stream_top());
-    let top = level_graph(&g.top, &mut rng);
+    let top = level_graph("top", &g.top, &mut rng)?;
     let top_merges = draw_merges(&g.top, top.len(), &mut rng);
     let n = top.len();
-    let shares = g.stage_shares();
-    let mut bounds = [0usize; 3];
-    let mut cum = 0.0;
-    for (s, b) in bounds.iter_mut().enumerate() {
-        cum += shares[s];
-        *b = if s == 2 {
-            n
-        } else {
-            ((n as f64) * cum).round() as usize
-        };
-    }
-    let stages: Vec<u32> = (0..n)
-        .map(|i| bounds.iter().position(|&b| i < b).unwrap_or(2) as u32)
-        .collect();
+    let stages = stages(n, g.stage_ratios);
 
     let op_w = g.ops.to_array();
     let out_w: Vec<f64> = Op::ALL
@@ -114,12 +133,12 @@ fn draw_skeleton(g: &Generator, seed: u64) -> Skeleton {
     let mut cells = Vec::with_capacity(n);
     for c in 0..n {
         let mut rng = Rng::new(seed, stream_cell(c));
-        let mid = level_graph(&g.mid, &mut rng);
+        let mid = level_graph("mid", &g.mid, &mut rng)?;
         let mid_merges = draw_merges(&g.mid, mid.len(), &mut rng);
         let mut opgraphs = Vec::with_capacity(mid.len());
         for j in 0..mid.len() {
             let mut rng = Rng::new(seed, stream_opgraph(c, j));
-            let bottom = level_graph(&g.bottom, &mut rng);
+            let bottom = level_graph("bottom", &g.bottom, &mut rng)?;
             let merges = draw_merges(&g.bottom, bottom.len(), &mut rng);
             let ops = (0..bottom.len())
                 .map(|v| {
@@ -146,12 +165,12 @@ fn draw_skeleton(g: &Generator, seed: u64) -> Skeleton {
             opgraphs,
         });
     }
-    Skeleton {
+    Ok(Skeleton {
         top,
         top_merges,
         stages,
         cells,
-    }
+    })
 }
 
 /// Builds a merge of same-shape inputs inside a cell (no pooling, no projections but the
@@ -213,7 +232,7 @@ pub fn sample_with(
         });
     }
 
-    let sk = draw_skeleton(g, seed);
+    let sk = draw_skeleton(g, seed)?;
     let r = g.channel_ratios;
 
     // Width multiplier from the parameter budget of the bottom-level convolutions.

@@ -3,8 +3,9 @@
 use nago_arch::{Arch, InputShape, Merge};
 use nago_generator::graphs::{self, Dag};
 use nago_generator::rng::Rng;
-use nago_generator::sample;
+use nago_generator::{sample, stages, GenerateError};
 use nago_space::{Domain, Generator, GraphModel, MergeKind, SimplexSpec, Space};
+use petgraph::graph::NodeIndex;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -48,6 +49,70 @@ fn extended_space() -> Space {
     );
     o.insert("param_limit".into(), Domain::Log([1e3, 1e6]));
     Space::from_overrides(&o).unwrap()
+}
+
+/// Samples `g`, or `None` where a level's model cannot give a connected graph: that is an
+/// error (never a patched graph), and only for models that are (practically) never connected.
+fn sample_connected(g: &Generator, seed: u64) -> Option<Arch> {
+    match sample(g, seed, FMNIST) {
+        Ok(a) => Some(a),
+        Err(GenerateError::Disconnected { level, source }) => {
+            let spec = match level {
+                "top" => g.top,
+                "mid" => g.mid,
+                _ => g.bottom,
+            };
+            assert_eq!(spec.model, source.model);
+            assert_eq!(spec.n as usize, source.n);
+            let hopeless = match source.model {
+                GraphModel::Ws => spec.effective_k() < 2,
+                GraphModel::Er => spec.p == 0.0,
+                GraphModel::Ba => false,
+            };
+            if hopeless {
+                assert_eq!(source.draws, 0);
+            } else {
+                assert_eq!(source.draws, graphs::MAX_DRAWS);
+                // Only ER fails this way, and only where all draws failing is plausible.
+                assert_eq!(source.model, GraphModel::Er, "{source}");
+                let c = er_connected_probability(source.n, source.p);
+                assert!(
+                    (1.0 - c).powi(source.draws as i32) > 1e-12,
+                    "{source}: P(connected) = {c}"
+                );
+            }
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// P(ER(n, p) is connected), exactly: C(n) = 1 − Σ_{k<n} C(n−1, k−1)·C(k)·(1−p)^{k(n−k)}
+/// (the component of node 0 has k nodes).
+fn er_connected_probability(n: usize, p: f64) -> f64 {
+    let q = 1.0 - p;
+    let binom = |n: usize, k: usize| (0..k).fold(1.0, |a, i| a * (n - i) as f64 / (i + 1) as f64);
+    let mut c = vec![0.0, 1.0];
+    for m in 2..=n {
+        let s: f64 = (1..m)
+            .map(|k| binom(m - 1, k - 1) * c[k] * q.powi((k * (m - k)) as i32))
+            .sum();
+        c.push(1.0 - s);
+    }
+    c[n]
+}
+
+#[test]
+fn the_default_space_practically_never_exhausts_the_cap() {
+    // ER(n ≤ 10, p ≥ 0.1) is the hardest level of the default space (WS(3..10, 2..5,
+    // 0.1..0.9) is connected ≥ 92% of the time); ER(8, 0.1) is the worst.
+    let worst = (2..=10)
+        .map(|n| er_connected_probability(n, 0.1))
+        .fold(1.0, f64::min);
+    assert!((worst - 0.005411).abs() < 1e-6, "{worst}");
+    assert!((er_connected_probability(4, 0.1) - 0.012934).abs() < 1e-6);
+    let all_fail = (graphs::MAX_DRAWS as f64) * (1.0 - worst).ln();
+    assert!(all_fail < (1e-9f64).ln(), "ln P(all fail) = {all_fail}");
 }
 
 fn point(d: usize) -> impl Strategy<Value = Vec<f64>> {
@@ -113,7 +178,7 @@ proptest! {
     fn sampled_architectures_are_consistent(u in point(extended_space().n_dims()), seed in any::<u64>()) {
         let space = extended_space();
         let g = space.decode(&u).unwrap();
-        let a = sample(&g, seed, FMNIST).unwrap();
+        let Some(a) = sample_connected(&g, seed) else { return Ok(()) };
         check_arch(&a);
         prop_assert_eq!(a.cells.len(), g.top.n as usize);
         for c in &a.cells {
@@ -137,7 +202,19 @@ proptest! {
     fn every_graph_is_connected(model in 0usize..3, n in 1usize..=20, k in 0usize..=25, p in 0.0f64..=1.0, seed in any::<u64>()) {
         let model = GraphModel::ALL[model];
         let mut rng = Rng::new(seed, 0);
-        let g = graphs::connected(model, n, k, p, &mut rng);
+        let g = match graphs::connected(model, n, k, p, &mut rng) {
+            Ok(g) => g,
+            Err(e) => {
+                // Only models that can never (WS with K < 2, ER with P = 0) or practically
+                // never (ER at a tiny P) be connected.
+                let k = k.clamp(1, n.max(2) - 1);
+                prop_assert!(
+                    (model == GraphModel::Ws && k < 2) || (model == GraphModel::Er && p < 0.25),
+                    "{}", e
+                );
+                return Ok(());
+            }
+        };
         prop_assert_eq!(g.node_count(), n.max(1));
         prop_assert!(graphs::is_connected(&g));
         let dag = Dag::from_graph(&g);
@@ -152,7 +229,7 @@ proptest! {
     #[test]
     fn same_seed_same_architecture(u in point(extended_space().n_dims()), seed in any::<u64>()) {
         let g = extended_space().decode(&u).unwrap();
-        let a = sample(&g, seed, FMNIST).unwrap();
+        let Some(a) = sample_connected(&g, seed) else { return Ok(()) };
         let b = sample(&g, seed, FMNIST).unwrap();
         prop_assert_eq!(a.to_json(), b.to_json());
         let parsed = Arch::from_json(&a.to_json()).unwrap();
@@ -199,9 +276,10 @@ fn ws_keeps_the_edge_count_and_clips_k() {
 #[test]
 fn extreme_probabilities() {
     for seed in 0..50 {
-        // P = 0: WS is the plain ring lattice; ER has no edges and falls back to a chain.
+        // P = 0: WS is the plain ring lattice; ER has no edges, so it is an error (never a
+        // patched graph).
         let mut r = Rng::new(seed, 0);
-        let ring = graphs::connected(GraphModel::Ws, 8, 4, 0.0, &mut r);
+        let ring = graphs::connected(GraphModel::Ws, 8, 4, 0.0, &mut r).unwrap();
         let lattice: Vec<_> = ring
             .edge_indices()
             .map(|e| ring.edge_endpoints(e).unwrap())
@@ -211,14 +289,14 @@ fn extreme_probabilities() {
             let d = (b - a).min(8 - (b - a));
             assert!(d <= 2, "P=0 must not rewire");
         }
-        let er0 = graphs::connected(GraphModel::Er, 6, 0, 0.0, &mut r);
-        assert!(graphs::is_connected(&er0));
-        assert_eq!(er0.edge_count(), 5);
+        let er0 = graphs::connected(GraphModel::Er, 6, 0, 0.0, &mut r).unwrap_err();
+        assert_eq!(er0.draws, 0);
+        assert!(er0.to_string().contains("P > 0"), "{er0}");
         // P = 1: ER is complete.
-        let er1 = graphs::connected(GraphModel::Er, 6, 0, 1.0, &mut r);
+        let er1 = graphs::connected(GraphModel::Er, 6, 0, 1.0, &mut r).unwrap();
         assert_eq!(er1.edge_count(), 15);
         // P = 1: WS rewires everything yet stays connected with the same edge count.
-        let ws1 = graphs::connected(GraphModel::Ws, 9, 4, 1.0, &mut r);
+        let ws1 = graphs::connected(GraphModel::Ws, 9, 4, 1.0, &mut r).unwrap();
         assert!(graphs::is_connected(&ws1));
         assert_eq!(ws1.edge_count(), 18);
     }
@@ -323,7 +401,7 @@ fn pinned_architecture() {
     );
 }
 
-const PINNED: (u64, u64, u64) = (4_160_306, 432_935_248, 16_911_293_166_717_690_919);
+const PINNED: (u64, u64, u64) = (4_277_745, 552_173_220, 11_029_500_138_816_778_502);
 
 #[test]
 fn width_follows_the_parameter_limit() {
@@ -387,4 +465,177 @@ fn large_images_get_a_strided_stem_and_small_ones_fail() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("4x4"), "{err}");
+}
+
+#[test]
+fn stages_follow_the_running_threshold() {
+    // With 1/3 each, node x is in stage s once x ≥ s·N/3 (the method's rule; exact lists).
+    let third = [1.0 / 3.0; 3];
+    let expected: [(usize, &[u32]); 8] = [
+        (3, &[0, 1, 2]),
+        (4, &[0, 0, 1, 2]),
+        (5, &[0, 0, 1, 1, 2]),
+        (6, &[0, 0, 1, 1, 2, 2]),
+        (7, &[0, 0, 0, 1, 1, 2, 2]),
+        (8, &[0, 0, 0, 1, 1, 1, 2, 2]),
+        (9, &[0, 0, 0, 1, 1, 1, 2, 2, 2]),
+        (10, &[0, 0, 0, 0, 1, 1, 1, 2, 2, 2]),
+    ];
+    for (n, want) in expected {
+        assert_eq!(stages(n, third), want, "N_t = {n}");
+        // Unnormalised ratios, and ones whose sum is not exactly representable.
+        assert_eq!(stages(n, [1.0, 1.0, 1.0]), want, "N_t = {n}, ratios 1:1:1");
+        assert_eq!(
+            stages(n, [0.1, 0.1, 0.1]),
+            want,
+            "N_t = {n}, ratios 0.1 each"
+        );
+        // The rule in exact integer arithmetic: x ≥ s·N/3 ⇔ 3x ≥ s·N.
+        let exact: Vec<u32> = (0..n)
+            .map(|x| (1..=2).filter(|s| 3 * x >= s * n).count() as u32)
+            .collect();
+        assert_eq!(exact, want);
+    }
+    // Non-uniform ratios: thresholds θ₀·N and (θ₀ + θ₁)·N.
+    assert_eq!(stages(8, [1.0, 2.0, 1.0]), [0, 0, 1, 1, 1, 1, 2, 2]);
+    assert_eq!(stages(4, [0.5, 0.25, 0.25]), [0, 0, 1, 2]);
+    assert_eq!(stages(10, [0.2, 0.3, 0.5]), [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert_eq!(stages(10, [2.0, 3.0, 5.0]), [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert_eq!(stages(5, [0.6, 0.2, 0.2]), [0, 0, 0, 1, 2]);
+    assert_eq!(stages(7, [0.1, 0.3, 0.6]), [0, 1, 1, 2, 2, 2, 2]);
+    // A share of 0 leaves its stage empty; N = 1 is stage 0.
+    assert_eq!(stages(4, [0.0, 0.0, 1.0]), [2, 2, 2, 2]);
+    assert_eq!(stages(4, [1.0, 0.0, 1.0]), [0, 0, 2, 2]);
+    assert_eq!(stages(1, third), [0]);
+    // Stages never decrease and every stage is non-empty for equal shares and N ≥ 3.
+    for n in 3..=64 {
+        let s = stages(n, third);
+        assert!(s.windows(2).all(|w| w[0] <= w[1]));
+        assert!((0..3).all(|k| s.contains(&k)), "N_t = {n}: {s:?}");
+    }
+}
+
+#[test]
+fn the_papers_best_generator_has_base_2115() {
+    // WS(8,5,.6) / ER(1,.7) / WS(5,4,.2), conv3x3 only: 8 cells of one op-graph of 5 convs,
+    // stages [0,0,0,1,1,1,2,2] at ratios 1:2:4, so base = 45·(3·1 + 3·4 + 2·16) = 2115.
+    let mut g = paper_best();
+    for seed in 0..20 {
+        for (limit, m) in [(4e6, 43), (3e5, 11)] {
+            g.param_limit = limit;
+            let a = sample(&g, seed, FMNIST).unwrap();
+            let st: Vec<u32> = a.cells.iter().map(|c| c.stage).collect();
+            assert_eq!(st, [0, 0, 0, 1, 1, 1, 2, 2]);
+            assert_eq!(a.width_multiplier, m, "limit {limit}");
+            assert_eq!(((limit / 2115.0_f64).sqrt().floor()) as u32, m);
+            assert_eq!(
+                a.stages.iter().map(|s| s.channels).collect::<Vec<_>>(),
+                [m, 2 * m, 4 * m]
+            );
+        }
+    }
+}
+
+/// χ² of sampled labelled-graph frequencies of ER(4, p) redrawn until connected against the
+/// exact conditional distribution (p^|E|·(1−p)^(6−|E|) over the 38 connected graphs of the
+/// 64 on 4 labelled nodes).
+fn er4_chi2(p: f64, samples: usize, seed: u64) -> (f64, usize) {
+    let pairs: [(usize, usize); 6] = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
+    let connected = |mask: usize| {
+        let mut g = graphs::Graph::default();
+        for _ in 0..4 {
+            g.add_node(());
+        }
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            if mask >> i & 1 == 1 {
+                g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
+            }
+        }
+        graphs::is_connected(&g)
+    };
+    let mut prob = [0.0; 64];
+    for (mask, pr) in prob.iter_mut().enumerate() {
+        if connected(mask) {
+            let e = mask.count_ones() as i32;
+            *pr = p.powi(e) * (1.0 - p).powi(6 - e);
+        }
+    }
+    let total: f64 = prob.iter().sum();
+    let mut counts = [0usize; 64];
+    let mut rng = Rng::new(seed, 0);
+    for _ in 0..samples {
+        let g = graphs::connected(GraphModel::Er, 4, 0, p, &mut rng).unwrap();
+        let mut mask = 0;
+        for e in g.edge_indices() {
+            let (a, b) = g.edge_endpoints(e).unwrap();
+            let (a, b) = (a.index().min(b.index()), a.index().max(b.index()));
+            mask |= 1 << pairs.iter().position(|&q| q == (a, b)).unwrap();
+        }
+        counts[mask] += 1;
+    }
+    let mut chi2 = 0.0;
+    let mut cells = 0;
+    for mask in 0..64 {
+        if prob[mask] == 0.0 {
+            assert_eq!(counts[mask], 0, "a disconnected graph was returned");
+            continue;
+        }
+        let e = samples as f64 * prob[mask] / total;
+        chi2 += (counts[mask] as f64 - e).powi(2) / e;
+        cells += 1;
+    }
+    (chi2, cells)
+}
+
+#[test]
+fn er_matches_the_exact_connected_distribution() {
+    // 38 connected labelled graphs: 37 degrees of freedom; χ²₃₇ exceeds 113.7 with
+    // probability 1e-9 (scipy.stats.chi2.isf(1e-9, 37)). The old sampler (components joined
+    // after 100 draws) puts ~28% of ER(4, 0.1) on a few chains and fails this by far.
+    for (p, seed) in [(0.1, 1), (0.7, 2), (0.3, 3)] {
+        let (chi2, cells) = er4_chi2(p, 100_000, seed);
+        assert_eq!(cells, 38);
+        assert!(chi2 < 113.7, "ER(4, {p}): χ² = {chi2:.1} on 37 df");
+    }
+}
+
+#[test]
+fn disconnected_levels_are_errors_naming_the_level() {
+    let mut g = paper_best();
+    g.mid.n = 10;
+    g.mid.p = 1e-4;
+    let e = sample(&g, 1, FMNIST).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, GenerateError::Disconnected { level: "mid", .. }),
+        "{msg}"
+    );
+    assert!(msg.starts_with("generator.mid: ER(10, 0.0001)"), "{msg}");
+    assert!(msg.contains("100000 draws"), "{msg}");
+    let mut g = paper_best();
+    g.bottom.n = 2;
+    let msg = sample(&g, 1, FMNIST).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("generator.bottom: WS(2, 1, 0.2) can never be connected"),
+        "{msg}"
+    );
+    let mut g = paper_best();
+    g.top.model = GraphModel::Er;
+    g.top.p = 0.0;
+    let msg = sample(&g, 1, FMNIST).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("generator.top: ER(8, 0) can never be connected"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn old_arch_files_are_refused_with_an_explanation() {
+    let a = sample(&paper_best(), 1, FMNIST).unwrap();
+    let old = a.to_json().replace(nago_arch::ARCH_SCHEMA, "nago.arch/1");
+    let e = Arch::from_json(&old).unwrap_err().to_string();
+    assert!(
+        e.contains("nago.arch/1") && e.contains("nago-generate --force"),
+        "{e}"
+    );
 }

@@ -118,16 +118,25 @@ impl MergeKind {
     }
 }
 
-/// A distribution over operations (unnormalised non-negative weights; missing keys are 0).
+/// A distribution over operations (unnormalised non-negative weights). In JSON, operations
+/// left out of a given distribution are 0 (`{"avgpool3x3": 1}` is avgpool3x3 only); only a
+/// wholly absent `ops` is the default (conv3x3 only).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct OpWeights {
+    #[serde(default)]
     pub conv3x3: f64,
+    #[serde(default)]
     pub conv5x5: f64,
+    #[serde(default)]
     pub conv1x1: f64,
+    #[serde(default)]
     pub conv3x1: f64,
+    #[serde(default)]
     pub conv1x3: f64,
+    #[serde(default)]
     pub avgpool3x3: f64,
+    #[serde(default)]
     pub avgpool5x5: f64,
 }
 
@@ -165,12 +174,17 @@ impl OpWeights {
     }
 }
 
-/// A distribution over merge kinds (unnormalised non-negative weights; missing keys are 0).
+/// A distribution over merge kinds (unnormalised non-negative weights). In JSON, kinds left
+/// out of a given distribution are 0 (`{"concat": 1}` is concat only); only a wholly absent
+/// `merge` is the default (sum only).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct MergeWeights {
+    #[serde(default)]
     pub sum: f64,
+    #[serde(default)]
     pub attention: f64,
+    #[serde(default)]
     pub concat: f64,
 }
 
@@ -211,7 +225,9 @@ pub struct LevelSpec {
     /// WS: neighbours K (odd K acts as K−1); BA: edges per new node. Clipped to N−1 when
     /// sampling. Unused by ER.
     pub k: u32,
-    /// WS: rewiring probability; ER: edge probability. Unused by BA. In [0, 1].
+    /// WS: rewiring probability; ER: edge probability. Unused by BA. In [0, 1]. Graphs are
+    /// redrawn until connected, so ER with P = 0 (and N ≥ 2) cannot be sampled (an error
+    /// naming the level, as is WS with K < 2 after clipping).
     pub p: f64,
     /// Distribution of the merge used by this level's nodes.
     #[serde(default)]

@@ -323,4 +323,33 @@ fn numeric_fields_are_range_checked_at_load_with_the_field_named() {
     ] {
         Study::from_json(&edited(path, v.clone())).unwrap_or_else(|e| panic!("{path:?}={v}: {e}"));
     }
+
+#[test]
+fn missing_components_of_a_given_distribution_are_zero() {
+    let level = |merge: &str| format!(r#"{{"model": "ws", "n": 5, "k": 4, "p": 0.2{merge}}}"#);
+    let doc = |ops: &str, merge: &str| {
+        format!(
+            r#"{{"top": {}, "mid": {}, "bottom": {}{ops}}}"#,
+            level(merge),
+            level(""),
+            level("")
+        )
+    };
+    // Given by hand: what is left out is 0.
+    let g = Generator::from_json(&doc(
+        r#", "ops": {"avgpool3x3": 1}"#,
+        r#", "merge": {"concat": 2}"#,
+    ))
+    .unwrap();
+    assert_eq!(g.ops.to_array(), [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(g.top.merge.to_array(), [0.0, 0.0, 2.0]);
+    // Wholly absent: the paper's defaults (conv3x3 only, sum only).
+    assert_eq!(g.mid.merge.to_array(), [1.0, 0.0, 0.0]);
+    let g = Generator::from_json(&doc("", "")).unwrap();
+    assert_eq!(g.ops.to_array(), [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    // An empty distribution is all 0: an error naming the field.
+    let e = Generator::from_json(&doc(r#", "ops": {}"#, ""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ops"), "{e}");
 }
