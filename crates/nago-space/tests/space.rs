@@ -323,6 +323,7 @@ fn numeric_fields_are_range_checked_at_load_with_the_field_named() {
     ] {
         Study::from_json(&edited(path, v.clone())).unwrap_or_else(|e| panic!("{path:?}={v}: {e}"));
     }
+}
 
 #[test]
 fn missing_components_of_a_given_distribution_are_zero() {
