@@ -73,12 +73,12 @@ pub fn epochs_to_parquet(rows: &[EpochRow]) -> Result<Vec<u8>, TableError> {
         "epoch",
         Arc::new(Int32Array::from(
             rows.iter().map(|r| r.epoch as i32).collect::<Vec<_>>(),
-        )),
+        )) as ArrayRef,
     )];
     for (name, get) in FLOAT_COLUMNS {
         cols.push((
             name,
-            Arc::new(Float64Array::from(rows.iter().map(get).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(rows.iter().map(get).collect::<Vec<_>>())) as ArrayRef,
         ));
     }
     let batch = RecordBatch::try_from_iter(cols).map_err(|e| err(p, e))?;

@@ -438,7 +438,7 @@ fn resolve_config(
 /// Range checks of the resolved settings (flags are checked by the binary already; these
 /// also cover study.json values and library callers). Each error names the setting.
 pub fn check_config(cfg: &TrainConfig) -> Result<(), JobError> {
-    let bad = |what: &str, v: &dyn std::fmt::Display, range: &str| {
+    let bad = |what: &str, v: &dyn std::fmt::Display, range: &str| -> Result<(), JobError> {
         Err(JobError::Setting(format!(
             "{what} is {v}: expected {range}"
         )))

@@ -338,7 +338,7 @@ fn torn_checkpoint_states_resume_to_the_uninterrupted_result() {
         let dir = tmp.path().join(name);
         copy_dir(weights, &dir);
         std::fs::remove_file(dir.join("result.json")).unwrap();
-        std::fs::write(dir.join("checkpoint.json"), meta(json)).unwrap();
+        std::fs::write(dir.join("checkpoint.json"), meta(json.as_path())).unwrap();
         let r = job::run(&base(&dir, 2), &StopFlag::default())
             .unwrap()
             .result;
@@ -402,7 +402,7 @@ fn retryable_and_final_failures_and_attempts() {
     let out = tmp.path().join("deadline");
     let mut s = spec(&arch, &out, &data, "idx");
     s.epochs = Some(200);
-    s.deadline = Some(1.0);
+    s.deadline = Some(2.0);
     let r = job::run(&s, &StopFlag::default()).unwrap().result;
     assert_eq!(r.status, TrialStatus::TimeLimit);
     assert!(r.retryable && !r.is_final(), "{r:?}");
@@ -447,51 +447,59 @@ fn settings_that_do_not_fit_the_dataset_are_input_errors() {
     let cases: Vec<(&str, Box<dyn Fn(&mut JobSpec)>, &str)> = vec![
         (
             "v-all",
-            Box::new(|s| s.overrides.validation = Some(700)),
+            Box::new(|s: &mut JobSpec| s.overrides.validation = Some(700)),
             "validation",
         ),
         (
             "v-zero",
-            Box::new(|s| s.overrides.validation = Some(0)),
+            Box::new(|s: &mut JobSpec| s.overrides.validation = Some(0)),
             "validation",
         ),
         (
             "sub-zero",
-            Box::new(|s| s.overrides.train_subset = Some(0)),
+            Box::new(|s: &mut JobSpec| s.overrides.train_subset = Some(0)),
             "train_subset",
         ),
         (
             "sub-big",
-            Box::new(|s| s.overrides.train_subset = Some(501)),
+            Box::new(|s: &mut JobSpec| s.overrides.train_subset = Some(501)),
             "expected 1 to 500",
         ),
         (
             "lr-nan",
-            Box::new(|s| s.overrides.lr = Some(f64::NAN)),
+            Box::new(|s: &mut JobSpec| s.overrides.lr = Some(f64::NAN)),
             "training.lr",
         ),
         (
             "mom",
-            Box::new(|s| s.overrides.momentum = Some(1.0)),
+            Box::new(|s: &mut JobSpec| s.overrides.momentum = Some(1.0)),
             "momentum",
         ),
         (
             "wd",
-            Box::new(|s| s.overrides.weight_decay = Some(-1.0)),
+            Box::new(|s: &mut JobSpec| s.overrides.weight_decay = Some(-1.0)),
             "weight_decay",
         ),
         (
             "ls",
-            Box::new(|s| s.overrides.label_smoothing = Some(1.0)),
+            Box::new(|s: &mut JobSpec| s.overrides.label_smoothing = Some(1.0)),
             "label_smoothing",
         ),
         (
             "bs",
-            Box::new(|s| s.overrides.batch_size = Some(0)),
+            Box::new(|s: &mut JobSpec| s.overrides.batch_size = Some(0)),
             "batch_size",
         ),
-        ("th", Box::new(|s| s.threads = Some(0)), "--threads"),
-        ("tl", Box::new(|s| s.time_limit = Some(0.0)), "--time-limit"),
+        (
+            "th",
+            Box::new(|s: &mut JobSpec| s.threads = Some(0)),
+            "--threads",
+        ),
+        (
+            "tl",
+            Box::new(|s: &mut JobSpec| s.time_limit = Some(0.0)),
+            "--time-limit",
+        ),
     ];
     for (name, f, needle) in cases {
         let out = tmp.path().join(name);
