@@ -1,5 +1,6 @@
 //! The study's tables: `trials.parquet` (one row per evaluation, trial × budget) and
-//! `pareto.parquet` (the current non-dominated set).
+//! `pareto.parquet` (the current non-dominated set); and a trial's `epochs.parquet` (typed
+//! rows, [`epochs`]).
 //!
 //! The tables are held as simple typed columns ([`Table`]) so `nago-update` can read the old
 //! file back, merge new and changed rows by key and rewrite it without ever dropping a row.
@@ -17,6 +18,9 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub mod epochs;
+pub use epochs::{read_epochs, write_epochs, EpochRow, EPOCHS_SCHEMA};
 
 /// Schema tag of `trials.parquet`.
 pub const TRIALS_SCHEMA: &str = "nago.trials/1";
@@ -123,6 +127,57 @@ impl Table {
     }
 }
 
+/// Writer properties of every table: Snappy, `schema_tag` under [`SCHEMA_KEY`].
+fn tagged_props(schema_tag: &str) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            SCHEMA_KEY.to_string(),
+            schema_tag.to_string(),
+        )]))
+        .build()
+}
+
+/// The schema tag ([`SCHEMA_KEY`]) of a Parquet file's metadata, if any.
+fn schema_tag_of(m: &parquet::file::metadata::ParquetMetaData) -> Option<String> {
+    m.file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == SCHEMA_KEY))
+        .and_then(|k| k.value.clone())
+}
+
+/// Writes `bytes` to `path` atomically: `<name>.tmp.<pid>` in the same directory, fsynced,
+/// renamed over `path`, the directory fsynced; on failure the temporary file is removed.
+fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(path, "not a file path"))?;
+    let tmp = dir.join(format!(
+        "{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    r.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(path, e)
+    })
+}
+
 /// Serialises a table to Parquet bytes with `schema_tag` in the key-value metadata.
 pub fn to_parquet(table: &Table, schema_tag: &str) -> Result<Vec<u8>, TableError> {
     let p = Path::new("<memory>");
@@ -181,13 +236,7 @@ pub fn to_parquet(table: &Table, schema_tag: &str) -> Result<Vec<u8>, TableError
         arrays.push(a);
     }
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| err(p, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            SCHEMA_KEY.to_string(),
-            schema_tag.to_string(),
-        )]))
-        .build();
+    let props = tagged_props(schema_tag);
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(|e| err(p, e))?;
     w.write(&batch).map_err(|e| err(p, e))?;
@@ -199,12 +248,7 @@ pub fn to_parquet(table: &Table, schema_tag: &str) -> Result<Vec<u8>, TableError
 pub fn read_parquet(path: &Path, schema_tag: &str) -> Result<Table, TableError> {
     let f = std::fs::File::open(path).map_err(|e| err(path, e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(path, e))?;
-    let tag = b
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == SCHEMA_KEY))
-        .and_then(|k| k.value.clone());
+    let tag = schema_tag_of(b.metadata());
     if tag.as_deref() != Some(schema_tag) {
         return Err(err(
             path,

@@ -6,8 +6,8 @@
 //!   Face-style Parquet image tables);
 //! * [`train`]: SGD with momentum written as tensor arithmetic, a cosine schedule over the
 //!   study's horizon, augmentation on batched tensors, exact resume from [`checkpoint`]s;
-//! * [`job`]: one trial end to end (inputs, idempotency, promotions, `result.json`,
-//!   `epochs.parquet`, failures as results).
+//! * [`job`]: one trial end to end (inputs, idempotency, promotions, recorded settings,
+//!   `result.json`, `epochs.parquet` through `nago_table`, failures as results, exit codes).
 //!
 //! This is the only crate of the workspace that links libtorch.
 
@@ -15,7 +15,6 @@ pub mod checkpoint;
 pub mod data;
 pub mod job;
 pub mod net;
-pub mod outputs;
 pub mod rng;
 pub mod train;
 

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use nago_store::StudyDir;
-use nago_train::job::{self, JobSpec, TrainingOverrides};
+use nago_train::job::{self, DeviceChoice, JobError, JobSpec, TrainingOverrides, EXIT_BAD_INPUT};
 use nago_train::train::StopFlag;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,10 +15,19 @@ use std::path::PathBuf;
 ///   nago-train --arch arch.json [--proposal proposal.json] [--study study.json] --out DIR
 ///   nago-train --run runs/x --index N [--round R]      (a trial of a study, by array index)
 ///
-/// Writes DIR/result.json, DIR/epochs.parquet, DIR/checkpoint.{safetensors,json}. Exit status:
-/// 0 trained (or already done), 2 training failed (diverged, out of memory, time limit,
-/// killed, crashed; written to result.json with the partial curve), 1 bad input (nothing
-/// written).
+/// Writes DIR/result.json, DIR/epochs.parquet and DIR/checkpoint.safetensors (weights,
+/// momentum and metadata in one file). Exit status:
+///   0  trained, or already done (result.json is `ok` for this budget)
+///   1  bad input: a file, a flag, a setting, a split that does not fit the dataset, a
+///      device that is not there (nothing written)
+///   2  training failed, recorded in result.json with the partial curve: retryable
+///      (`retryable: true`: killed by a signal, the --deadline, a libtorch error) or final
+///      (diverged, out of memory, the --time-limit); also a skipped final failure
+///   3  an output could not be written (disk full, I/O error): nothing recorded, the
+///      previous files intact; run again
+/// A trial whose result.json is final for this budget is left alone unless --force.
+/// Continuing a checkpoint reuses the settings it recorded (threads, device, lr, batch
+/// size, ...), with a note when this call asked for others.
 #[derive(Parser, Debug)]
 #[command(name = "nago-train", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -60,30 +69,30 @@ struct Cli {
     /// Where the known datasets live.
     #[arg(long, value_name = "DIR", env = "NAGO_DATA", default_value = "data")]
     data_root: PathBuf,
-    /// Train to this many epochs (default: the proposal's budget).
-    #[arg(long)]
+    /// Train to this many epochs, ≥ 1 (default: the proposal's budget).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     epochs: Option<u32>,
     /// Trial seed (default: the proposal's, else the architecture's).
     #[arg(long)]
     seed: Option<u64>,
     /// Horizon of the cosine schedule in epochs (default: the study's budgets.max, else the
-    /// budget). Runs that continue each other must share it.
-    #[arg(long)]
+    /// budget). Runs that continue each other must share it. > 0.
+    #[arg(long, value_parser = positive)]
     schedule_epochs: Option<f64>,
-    /// Peak learning rate.
-    #[arg(long)]
+    /// Peak learning rate, > 0.
+    #[arg(long, value_parser = positive)]
     lr: Option<f64>,
-    /// SGD momentum.
-    #[arg(long)]
+    /// SGD momentum, in [0, 1).
+    #[arg(long, value_parser = unit_interval)]
     momentum: Option<f64>,
-    /// Weight decay.
-    #[arg(long)]
+    /// Weight decay, ≥ 0.
+    #[arg(long, value_parser = non_negative)]
     weight_decay: Option<f64>,
-    /// Images per step.
-    #[arg(long)]
+    /// Images per step, ≥ 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: Option<u32>,
-    /// Label smoothing ε.
-    #[arg(long)]
+    /// Label smoothing ε, in [0, 1).
+    #[arg(long, value_parser = unit_interval)]
     label_smoothing: Option<f64>,
     /// Random-crop padding in pixels (0: no crop).
     #[arg(long)]
@@ -94,19 +103,25 @@ struct Cli {
     /// Cutout square size in pixels (0: none).
     #[arg(long)]
     cutout: Option<u32>,
-    /// Train on only this many images of the training split (a cheap low fidelity).
-    #[arg(long)]
+    /// Train on only this many images of the training split (a cheap low fidelity); 1 to
+    /// what the validation split leaves.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     train_subset: Option<u32>,
-    /// Images held out of the training set for validation.
-    #[arg(long)]
+    /// Images held out of the training set for validation; 1 to the training images − 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     validation: Option<u32>,
-    /// Report test accuracy on only the first N test images (quick checks; default all).
-    #[arg(long)]
+    /// Report test accuracy on only the first N ≥ 1 test images (quick checks; default all).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     test_subset: Option<u32>,
-    /// CPU threads for libtorch (default: libtorch's choice).
-    #[arg(long, env = "NAGO_TRAIN_THREADS")]
+    /// CPU threads for libtorch, ≥ 1 (default: libtorch's choice). A continued checkpoint's
+    /// recorded count wins (CPU results depend on it).
+    #[arg(long, env = "NAGO_TRAIN_THREADS", value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
-    /// Train on the CPU even when CUDA is available.
+    /// Where to train: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N.
+    /// cuda without a GPU is an error.
+    #[arg(long, default_value = "auto", value_parser = parse_device, conflicts_with = "cpu")]
+    device: DeviceChoice,
+    /// Same as --device cpu.
     #[arg(long)]
     cpu: bool,
     /// bf16 autocast (CUDA only).
@@ -115,29 +130,71 @@ struct Cli {
     /// Channels-last input layout (CUDA only).
     #[arg(long)]
     channels_last: bool,
-    /// Stop with status time_limit after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
+    /// The study's own time limit for this run: stop with status time_limit (final, not
+    /// retried) after this many seconds (> 0) of training.
+    #[arg(long, value_name = "SECONDS", value_parser = positive)]
     time_limit: Option<f64>,
+    /// The job's remaining time (a scheduler's limit): stop with status time_limit and
+    /// retryable: true this many seconds (> 0) after the start, so the next task continues
+    /// the last checkpoint. Leave a margin for the final evaluation and writes.
+    #[arg(long, value_name = "SECONDS", value_parser = positive)]
+    deadline: Option<f64>,
     /// No progress bar (it is shown only on a terminal anyway).
     #[arg(long)]
     no_progress: bool,
-    /// Retrain even if a valid result for this budget exists.
+    /// Retrain even if a final result for this budget exists (and ignore the trial's own
+    /// checkpoint).
     #[arg(long)]
     force: bool,
 }
 
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}`: expected a finite number > 0")),
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}`: expected a finite number ≥ 0")),
+    }
+}
+
+fn unit_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}`: expected a number in [0, 1)")),
+    }
+}
+
+fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    s.parse()
+}
+
 fn main() {
-    match real_main() {
+    // Flag errors exit 1 (bad input) like every other input error; --help and --version 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { EXIT_BAD_INPUT } else { 0 });
+        }
+    };
+    match real_main(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("nago-train: error: {e:#}");
-            std::process::exit(1);
+            let code = e
+                .downcast_ref::<JobError>()
+                .map_or(EXIT_BAD_INPUT, JobError::exit_code);
+            std::process::exit(code);
         }
     }
 }
 
-fn real_main() -> Result<i32> {
-    let cli = Cli::parse();
+fn real_main(cli: Cli) -> Result<i32> {
     let (arch, proposal, study, out, parent_dir) = if let Some(run) = &cli.run {
         let sd = StudyDir::new(run);
         let trial = match (&cli.trial, cli.index) {
@@ -190,10 +247,15 @@ fn real_main() -> Result<i32> {
             test_subset: cli.test_subset,
         },
         threads: cli.threads,
-        cpu: cli.cpu,
+        device: if cli.cpu {
+            DeviceChoice::Cpu
+        } else {
+            cli.device
+        },
         bf16: cli.bf16,
         channels_last: cli.channels_last,
         time_limit: cli.time_limit,
+        deadline: cli.deadline,
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
         log_epochs: true,
         force: cli.force,
@@ -204,11 +266,20 @@ fn real_main() -> Result<i32> {
     let report = job::run(&spec, &stop)?;
     let r = &report.result;
     if report.skipped {
-        eprintln!(
-            "nago-train: {}: already trained to {} epochs (result.json is valid; --force retrains)",
-            spec.out.display(),
-            r.budget
-        );
+        if r.status == nago_store::TrialStatus::Ok {
+            eprintln!(
+                "nago-train: {}: already trained to {} epochs (result.json is valid; --force retrains)",
+                spec.out.display(),
+                r.budget
+            );
+        } else {
+            eprintln!(
+                "nago-train: {}: already has a final result for {} epochs ({:?}, not retried; --force retrains)",
+                spec.out.display(),
+                r.budget,
+                r.status
+            );
+        }
     } else {
         eprintln!(
             "nago-train: {}: {:?} after {} epochs, val acc {}, test acc {}, {} params, {:.1} s{}",

@@ -9,13 +9,12 @@
 //! trained to 8 in one go; with per-epoch data order and augmentation seeded from
 //! (trial seed, epoch), the continuation is exact on CPU.
 
-use crate::checkpoint::{self, CheckpointMeta};
+use crate::checkpoint::{self, CheckpointMeta, Settings};
 use crate::data::{channel_stats, Dataset, Split};
 use crate::net::{count_params, Net};
 use crate::rng::SplitMix;
 use nago_arch::Arch;
 use nago_store::derive_seed;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,8 +61,10 @@ pub struct TrainConfig {
     pub threads: Option<i32>,
     /// Where to train.
     pub device: Device,
-    /// Stop with status `time_limit` after this many seconds of training.
+    /// Stop with status `time_limit` (final) after this many seconds of training.
     pub time_limit: Option<f64>,
+    /// Stop with status `time_limit`, retryable, at this moment (the job's deadline).
+    pub deadline: Option<Instant>,
     /// Show a progress bar on stderr.
     pub progress: bool,
     /// Without the bar: print one line per epoch on stderr.
@@ -97,6 +98,7 @@ impl Default for TrainConfig {
             threads: None,
             device: Device::Cpu,
             time_limit: None,
+            deadline: None,
             progress: false,
             log_epochs: false,
             eval_batch: 500,
@@ -106,28 +108,9 @@ impl Default for TrainConfig {
     }
 }
 
-/// One row of `epochs.parquet`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch number, 1-based.
-    pub epoch: u32,
-    /// Mean training loss over the epoch's steps (with label smoothing, as optimised).
-    pub train_loss: f64,
-    /// Training accuracy on the augmented batches, in [0, 1].
-    pub train_accuracy: f64,
-    /// Validation loss (cross-entropy, no smoothing).
-    pub val_loss: f64,
-    /// Validation accuracy in [0, 1].
-    pub val_accuracy: f64,
-    /// Learning rate of the epoch's last step.
-    pub lr: f64,
-    /// Seconds spent training (without evaluation).
-    pub train_seconds: f64,
-    /// Seconds spent evaluating.
-    pub eval_seconds: f64,
-    /// Training images per second.
-    pub images_per_second: f64,
-}
+/// One row of `epochs.parquet`: [`nago_table::EpochRow`] (its columns and units documented
+/// there).
+pub type EpochRecord = nago_table::EpochRow;
 
 /// Why training stopped early.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,8 +119,11 @@ pub enum Stop {
     Diverged(String),
     /// Out of memory.
     OutOfMemory(String),
-    /// The time limit was reached.
+    /// The study's own time limit was reached (final).
     TimeLimit(String),
+    /// The job's deadline (`--deadline`, the scheduler's remaining time) was reached:
+    /// recorded as `time_limit` with `retryable: true`.
+    Deadline(String),
     /// SIGTERM or SIGINT.
     Killed(String),
     /// Any other libtorch error.
@@ -166,6 +152,9 @@ pub enum TrainError {
     /// A libtorch error during setup.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// Writing an output (`epochs.parquet`) failed.
+    #[error("{0}")]
+    Output(String),
 }
 
 /// What a training run produced.
@@ -216,6 +205,33 @@ pub fn cosine_lr(lr: f64, t: f64, horizon: f64) -> f64 {
     lr * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())
 }
 
+/// Checks the split sizes against the dataset's: `validation` in 1..train images,
+/// `train_subset` in 1..=(what the validation split leaves), `test_subset` ≥ 1.
+pub fn check_sizes(cfg: &TrainConfig, train: usize, test: usize) -> Result<(), String> {
+    if cfg.validation == 0 || cfg.validation >= train {
+        return Err(format!(
+            "dataset.validation (--validation) is {}: expected 1 to {} (the dataset has {train} training images, and some must be left to train on)",
+            cfg.validation,
+            train.saturating_sub(1)
+        ));
+    }
+    let left = train - cfg.validation;
+    if let Some(s) = cfg.train_subset {
+        if s == 0 || s > left {
+            return Err(format!(
+                "training.train_subset (--train-subset) is {s}: expected 1 to {left} (the {train} training images less the {} held out for validation)",
+                cfg.validation
+            ));
+        }
+    }
+    if cfg.test_subset == Some(0) {
+        return Err(format!(
+            "--test-subset is 0: expected 1 to {test} (or none: the whole test set)"
+        ));
+    }
+    Ok(())
+}
+
 /// The data as the trainer uses it: training subset, validation split, test set, on device,
 /// with the normalisation computed from the training subset.
 #[derive(Debug)]
@@ -231,16 +247,11 @@ impl Prepared {
     /// Splits off the validation images (a permutation from `split_seed`), takes the
     /// training subset, moves everything to `device`.
     pub fn new(ds: &Dataset, cfg: &TrainConfig) -> Result<Prepared, TrainError> {
+        check_sizes(cfg, ds.train.len(), ds.test.len()).map_err(TrainError::Shape)?;
         let n = ds.train.len();
-        if cfg.validation >= n {
-            return Err(TrainError::Shape(format!(
-                "validation split of {} images leaves nothing of the {} training images",
-                cfg.validation, n
-            )));
-        }
         let perm = SplitMix::new(derive_seed(cfg.split_seed, &["validation-split"])).permutation(n);
         let (val_idx, rest) = perm.split_at(cfg.validation);
-        let take = cfg.train_subset.unwrap_or(rest.len()).min(rest.len());
+        let take = cfg.train_subset.unwrap_or(rest.len());
         let mut tr: Vec<i64> = rest[..take].to_vec();
         tr.sort_unstable();
         let mut va: Vec<i64> = val_idx.to_vec();
@@ -510,9 +521,250 @@ pub fn check_shape(arch: &Arch, ds: &Dataset) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// The settings of `cfg` that change results, as a checkpoint records them (the thread count
+/// is libtorch's current one, which [`train`] has set from `cfg.threads`).
+pub fn settings_of(cfg: &TrainConfig) -> Settings {
+    Settings {
+        threads: tch::get_num_threads(),
+        device: device_name(cfg.device),
+        lr: cfg.lr,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
+        batch_size: cfg.batch_size,
+        label_smoothing: cfg.label_smoothing,
+        crop_padding: cfg.crop_padding,
+        flip: cfg.flip,
+        cutout: cfg.cutout,
+        train_subset: cfg.train_subset,
+        validation: cfg.validation,
+        split_seed: cfg.split_seed,
+        bf16: cfg.bf16 && cfg.device.is_cuda(),
+        channels_last: cfg.channels_last && cfg.device.is_cuda(),
+    }
+}
+
+/// `cpu` or `cuda:N`.
+pub fn device_name(d: Device) -> String {
+    match d {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        d => format!("{d:?}"),
+    }
+}
+
+/// Loads the checkpoint in `dir` into the network's variables and the momentum buffers,
+/// refusing one of another network or schedule. Returns the epochs done and their records.
+fn restore(
+    dir: &Path,
+    arch: &Arch,
+    cfg: &TrainConfig,
+    params: u64,
+    vs: &nn::VarStore,
+    sgd: &mut Sgd,
+) -> Result<(u32, Vec<EpochRecord>), TrainError> {
+    let ck = checkpoint::load(dir)?;
+    let tp = checkpoint::tensors_path(dir);
+    let bad = |m: String| {
+        TrainError::Checkpoint(checkpoint::CheckpointError::Io {
+            path: tp.clone(),
+            message: m,
+        })
+    };
+    if ck.meta.params != params || ck.meta.arch_seed != arch.seed {
+        return Err(bad(format!(
+            "the checkpoint is of another network (arch seed {}, {} parameters; this one: {}, {})",
+            ck.meta.arch_seed, ck.meta.params, arch.seed, params
+        )));
+    }
+    if ck.meta.schedule_epochs != cfg.schedule_epochs {
+        return Err(bad(format!(
+            "the checkpoint's schedule horizon is {} epochs, this run's {}: continuing would not follow one schedule",
+            ck.meta.schedule_epochs, cfg.schedule_epochs
+        )));
+    }
+    let _g = tch::no_grad_guard();
+    for (name, mut t) in vs.variables() {
+        let src = ck
+            .model
+            .get(&name)
+            .ok_or_else(|| bad(format!("variable `{name}` missing")))?;
+        t.f_copy_(&src.to_device(cfg.device))?;
+    }
+    for (name, buf) in sgd.momentum.iter_mut() {
+        let src = ck
+            .momentum
+            .get(name)
+            .ok_or_else(|| bad(format!("momentum buffer `{name}` missing")))?;
+        buf.f_copy_(&src.to_device(cfg.device))?;
+    }
+    let start = ck.meta.epochs_done;
+    let mut epochs = ck.meta.epochs;
+    epochs.truncate(start as usize);
+    Ok((start, epochs))
+}
+
+fn progress_bar(cfg: &TrainConfig, start: u32, steps: usize) -> indicatif::ProgressBar {
+    if !cfg.progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(((cfg.epochs.saturating_sub(start)) as u64) * steps as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps, eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// Why to stop before the next step, if any: a signal, the study's time limit, the job's
+/// deadline.
+fn should_stop(
+    cfg: &TrainConfig,
+    stop: &StopFlag,
+    begun: Instant,
+    epoch: u32,
+    step: usize,
+    steps: usize,
+) -> Option<Stop> {
+    let at = || format!("during epoch {} at step {step}/{steps}", epoch + 1);
+    if stop.is_set() {
+        return Some(Stop::Killed(format!(
+            "stopped by a signal (SIGTERM/SIGINT) {}",
+            at()
+        )));
+    }
+    if let Some(limit) = cfg.time_limit {
+        if begun.elapsed().as_secs_f64() > limit {
+            return Some(Stop::TimeLimit(format!(
+                "time limit of {limit} s reached {}",
+                at()
+            )));
+        }
+    }
+    if let Some(d) = cfg.deadline {
+        if Instant::now() >= d {
+            return Some(Stop::Deadline(format!(
+                "the job's deadline was reached {} (retryable: the next run continues the checkpoint)",
+                at()
+            )));
+        }
+    }
+    None
+}
+
+/// The training part of one epoch: (loss sum, correct, images seen, last lr), or why it
+/// stopped.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    net: &Net,
+    prep: &Prepared,
+    sgd: &mut Sgd,
+    cfg: &TrainConfig,
+    epoch: u32,
+    steps: usize,
+    bs: usize,
+    stop: &StopFlag,
+    begun: Instant,
+    bar: &indicatif::ProgressBar,
+) -> Result<(f64, i64, usize, f64), Stop> {
+    let n = prep.train.len();
+    tch::manual_seed(derive_seed(cfg.seed, &["epoch", &epoch.to_string()]) as i64 & i64::MAX);
+    let order = SplitMix::new(derive_seed(cfg.seed, &["order", &epoch.to_string()])).permutation(n);
+    let order = Tensor::from_slice(&order).to_device(cfg.device);
+    let mut loss_sum = 0.0;
+    let mut correct = 0i64;
+    let mut seen = 0usize;
+    let mut lr = cfg.lr;
+    for step in 0..steps {
+        if let Some(s) = should_stop(cfg, stop, begun, epoch, step, steps) {
+            return Err(s);
+        }
+        lr = cosine_lr(
+            cfg.lr,
+            epoch as f64 + step as f64 / steps as f64,
+            cfg.schedule_epochs,
+        );
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let idx = order.narrow(0, (step * bs) as i64, bs as i64);
+            let x = prep.train.images.index_select(0, &idx);
+            let y = prep.train.labels.index_select(0, &idx);
+            let x = prepare_input(&augment(prep, &x, cfg), cfg);
+            let logits = forward(net, &x, true, cfg);
+            let loss = logits.cross_entropy_loss::<Tensor>(
+                &y,
+                None,
+                tch::Reduction::Mean,
+                -100,
+                cfg.label_smoothing,
+            );
+            let lv = loss.double_value(&[]);
+            if !lv.is_finite() {
+                return Err(lv);
+            }
+            sgd.backward_step(&loss, lr, cfg.momentum, cfg.weight_decay);
+            let c = logits
+                .argmax(1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            Ok((lv, c))
+        }));
+        match r {
+            Ok(Ok((lv, c))) => {
+                loss_sum += lv;
+                correct += c;
+                seen += bs;
+            }
+            Ok(Err(lv)) => {
+                return Err(Stop::Diverged(format!(
+                    "training loss is {lv} at epoch {} step {step}/{steps} (lr {lr:.5})",
+                    epoch + 1
+                )))
+            }
+            Err(panic) => return Err(classify(panic_message(panic))),
+        }
+        bar.inc(1);
+        if step % 10 == 0 {
+            bar.set_message(format!(
+                "loss {:.3} lr {:.4}",
+                loss_sum / (step + 1) as f64,
+                lr
+            ));
+        }
+    }
+    Ok((loss_sum, correct, seen, lr))
+}
+
+fn save_checkpoint(
+    dir: &Path,
+    arch: &Arch,
+    params: u64,
+    cfg: &TrainConfig,
+    epochs: &[EpochRecord],
+    vs: &nn::VarStore,
+    sgd: &Sgd,
+) -> Result<(), TrainError> {
+    let meta = CheckpointMeta {
+        schema: checkpoint::CHECKPOINT_SCHEMA.into(),
+        epochs_done: epochs.len() as u32,
+        arch_seed: arch.seed,
+        params,
+        seed: cfg.seed,
+        schedule_epochs: cfg.schedule_epochs,
+        epochs: epochs.to_vec(),
+        settings: Some(settings_of(cfg)),
+    };
+    let model: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    checkpoint::save(dir, &meta, &model, &sgd.momentum)?;
+    Ok(())
+}
+
 /// Trains `arch` on `ds` to `cfg.epochs`, continuing from the checkpoint in `resume_from`
-/// when given, writing a checkpoint into `out` after every epoch (when `out` is given).
-/// `on_epoch` sees every finished epoch's records (to write `epochs.parquet` as it grows).
+/// when given, writing a checkpoint into `out` after every epoch (when `out` is given), then
+/// calling `on_epoch` with every finished epoch's records (to write `epochs.parquet` as it
+/// grows; its error stops training with [`TrainError::Output`], as a failed checkpoint write
+/// does with [`checkpoint::CheckpointError::Write`]).
 pub fn train(
     arch: &Arch,
     ds: &Dataset,
@@ -520,59 +772,20 @@ pub fn train(
     resume_from: Option<&Path>,
     out: Option<&Path>,
     stop: &StopFlag,
-    on_epoch: &mut dyn FnMut(&[EpochRecord]),
+    on_epoch: &mut dyn FnMut(&[EpochRecord]) -> Result<(), String>,
 ) -> Result<Outcome, TrainError> {
     if let Some(t) = cfg.threads {
         tch::set_num_threads(t);
     }
     check_shape(arch, ds)?;
-    let (mut vs, net) = build(arch, cfg)?;
+    let (vs, net) = build(arch, cfg)?;
     let params = count_params(&vs);
     let prep = Prepared::new(ds, cfg)?;
     let mut sgd = Sgd::new(&vs);
-    let mut epochs: Vec<EpochRecord> = Vec::new();
-    let mut start = 0u32;
-    if let Some(dir) = resume_from {
-        let ck = checkpoint::load(dir)?;
-        let mp = checkpoint::meta_path(dir);
-        let bad = |m: String| {
-            TrainError::Checkpoint(checkpoint::CheckpointError::Io {
-                path: mp.clone(),
-                message: m,
-            })
-        };
-        if ck.meta.params != params || ck.meta.arch_seed != arch.seed {
-            return Err(bad(format!(
-                "the checkpoint is of another network (arch seed {}, {} parameters; this one: {}, {})",
-                ck.meta.arch_seed, ck.meta.params, arch.seed, params
-            )));
-        }
-        if ck.meta.schedule_epochs != cfg.schedule_epochs {
-            return Err(bad(format!(
-                "the checkpoint's schedule horizon is {} epochs, this run's {}: continuing would not follow one schedule",
-                ck.meta.schedule_epochs, cfg.schedule_epochs
-            )));
-        }
-        let _g = tch::no_grad_guard();
-        for (name, mut t) in vs.variables() {
-            let src = ck
-                .model
-                .get(&name)
-                .ok_or_else(|| bad(format!("variable `{name}` missing")))?;
-            t.f_copy_(&src.to_device(cfg.device))?;
-        }
-        for (name, buf) in sgd.momentum.iter_mut() {
-            let src = ck
-                .momentum
-                .get(name)
-                .ok_or_else(|| bad(format!("momentum buffer `{name}` missing")))?;
-            buf.f_copy_(&src.to_device(cfg.device))?;
-        }
-        start = ck.meta.epochs_done;
-        epochs = ck.meta.epochs;
-        epochs.truncate(start as usize);
-    }
-    let _ = &mut vs;
+    let (start, mut epochs) = match resume_from {
+        Some(dir) => restore(dir, arch, cfg, params, &vs, &mut sgd)?,
+        None => (0, Vec::new()),
+    };
     let n = prep.train.len();
     let bs = cfg.batch_size.min(n);
     // Drop the last partial batch (BatchNorm needs more than one image per channel).
@@ -581,104 +794,19 @@ pub fn train(
     let mut images_trained = 0usize;
     let mut train_time = 0.0;
     let mut stop_reason: Option<Stop> = None;
-    let bar = if cfg.progress {
-        let b =
-            indicatif::ProgressBar::new(((cfg.epochs.saturating_sub(start)) as u64) * steps as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps, eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    'epochs: for epoch in start..cfg.epochs {
+    let bar = progress_bar(cfg, start, steps);
+    for epoch in start..cfg.epochs {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
-        tch::manual_seed(derive_seed(cfg.seed, &["epoch", &epoch.to_string()]) as i64 & i64::MAX);
-        let order =
-            SplitMix::new(derive_seed(cfg.seed, &["order", &epoch.to_string()])).permutation(n);
-        let order = Tensor::from_slice(&order).to_device(cfg.device);
         let t0 = Instant::now();
-        let mut loss_sum = 0.0;
-        let mut correct = 0i64;
-        let mut seen = 0usize;
-        let mut lr = cfg.lr;
-        for step in 0..steps {
-            if stop.is_set() {
-                stop_reason = Some(Stop::Killed(format!(
-                    "stopped by a signal (SIGTERM/SIGINT) during epoch {} at step {step}/{steps}",
-                    epoch + 1
-                )));
-                break 'epochs;
+        let (loss_sum, correct, seen, lr) = match train_epoch(
+            &net, &prep, &mut sgd, cfg, epoch, steps, bs, stop, begun, &bar,
+        ) {
+            Ok(v) => v,
+            Err(s) => {
+                stop_reason = Some(s);
+                break;
             }
-            if let Some(limit) = cfg.time_limit {
-                if begun.elapsed().as_secs_f64() > limit {
-                    stop_reason = Some(Stop::TimeLimit(format!(
-                        "time limit of {limit} s reached during epoch {} at step {step}/{steps}",
-                        epoch + 1
-                    )));
-                    break 'epochs;
-                }
-            }
-            lr = cosine_lr(
-                cfg.lr,
-                epoch as f64 + step as f64 / steps as f64,
-                cfg.schedule_epochs,
-            );
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let idx = order.narrow(0, (step * bs) as i64, bs as i64);
-                let x = prep.train.images.index_select(0, &idx);
-                let y = prep.train.labels.index_select(0, &idx);
-                let x = prepare_input(&augment(&prep, &x, cfg), cfg);
-                let logits = forward(&net, &x, true, cfg);
-                let loss = logits.cross_entropy_loss::<Tensor>(
-                    &y,
-                    None,
-                    tch::Reduction::Mean,
-                    -100,
-                    cfg.label_smoothing,
-                );
-                let lv = loss.double_value(&[]);
-                if !lv.is_finite() {
-                    return Err(lv);
-                }
-                sgd.backward_step(&loss, lr, cfg.momentum, cfg.weight_decay);
-                let c = logits
-                    .argmax(1, false)
-                    .eq_tensor(&y)
-                    .sum(Kind::Int64)
-                    .int64_value(&[]);
-                Ok((lv, c))
-            }));
-            match r {
-                Ok(Ok((lv, c))) => {
-                    loss_sum += lv;
-                    correct += c;
-                    seen += bs;
-                }
-                Ok(Err(lv)) => {
-                    stop_reason = Some(Stop::Diverged(format!(
-                        "training loss is {lv} at epoch {} step {step}/{steps} (lr {lr:.5})",
-                        epoch + 1
-                    )));
-                    break 'epochs;
-                }
-                Err(panic) => {
-                    stop_reason = Some(classify(panic_message(panic)));
-                    break 'epochs;
-                }
-            }
-            bar.inc(1);
-            if step % 10 == 0 {
-                bar.set_message(format!(
-                    "loss {:.3} lr {:.4}",
-                    loss_sum / (step + 1) as f64,
-                    lr
-                ));
-            }
-        }
+        };
         let tsec = t0.elapsed().as_secs_f64();
         train_time += tsec;
         images_trained += seen;
@@ -686,9 +814,9 @@ pub fn train(
         let (val_loss, val_acc) =
             match guarded(|| evaluate(&net, &prep, &prep.val, cfg.eval_batch, cfg)) {
                 Ok(v) => v,
-                Err(stop) => {
-                    stop_reason = Some(stop);
-                    break 'epochs;
+                Err(s) => {
+                    stop_reason = Some(s);
+                    break;
                 }
             };
         let rec = EpochRecord {
@@ -712,27 +840,18 @@ pub fn train(
             eprintln!("{line}");
         }
         epochs.push(rec);
-        on_epoch(&epochs);
+        // The checkpoint first: epochs.parquet never shows an epoch the checkpoint lacks.
         if let Some(dir) = out {
-            let meta = CheckpointMeta {
-                schema: checkpoint::CHECKPOINT_SCHEMA.into(),
-                epochs_done: epoch + 1,
-                arch_seed: arch.seed,
-                params,
-                seed: cfg.seed,
-                schedule_epochs: cfg.schedule_epochs,
-                epochs: epochs.clone(),
-            };
-            let model: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-            checkpoint::save(dir, &meta, &model, &sgd.momentum)?;
+            save_checkpoint(dir, arch, params, cfg, &epochs, &vs, &sgd)?;
         }
+        on_epoch(&epochs).map_err(TrainError::Output)?;
     }
     bar.finish_and_clear();
     let (test_loss, test_accuracy) = if stop_reason.is_none() {
         match guarded(|| evaluate(&net, &prep, &prep.test, cfg.eval_batch, cfg)) {
             Ok((l, a)) => (Some(l), Some(a)),
-            Err(stop) => {
-                stop_reason = Some(stop);
+            Err(s) => {
+                stop_reason = Some(s);
                 (None, None)
             }
         }

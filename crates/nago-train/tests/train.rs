@@ -29,7 +29,7 @@ fn spec(arch: &Path, out: &Path, data: &Path, dataset: &str) -> JobSpec {
     let mut s = JobSpec::new(arch, out);
     s.dataset = Some(dataset.into());
     s.data_path = Some(data.to_path_buf());
-    s.cpu = true;
+    s.device = job::DeviceChoice::Cpu;
     s.threads = Some(2);
     s.overrides.validation = Some(200);
     s.overrides.batch_size = Some(50);
@@ -258,4 +258,267 @@ fn bad_inputs_give_clear_errors_and_write_nothing() {
     let s = spec(&arch, &tmp.path().join("o5"), &data, "idx");
     let e = err_text(job::run(&s, &StopFlag::default()).unwrap_err());
     assert!(e.contains("budget"), "{e}");
+}
+
+/// The metrics a resumed run must reproduce (timings excluded).
+fn metrics(r: &TrialResult) -> Vec<Option<f64>> {
+    vec![
+        r.val_accuracy,
+        r.test_accuracy,
+        r.extra["val_loss"].as_f64(),
+        r.extra["test_loss"].as_f64(),
+        r.epochs_done,
+    ]
+}
+
+/// epochs.parquet without its timing columns.
+fn curve(dir: &Path) -> Vec<(u32, f64, f64, f64, f64, f64)> {
+    nago_table::read_epochs(&dir.join("epochs.parquet"))
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy,
+                r.val_loss,
+                r.val_accuracy,
+                r.lr,
+            )
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn torn_checkpoint_states_resume_to_the_uninterrupted_result() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path());
+    let arch = write_arch(tmp.path(), 7);
+    let base = |out: &Path, epochs: u32| {
+        let mut s = spec(&arch, out, &data, "idx");
+        s.epochs = Some(epochs);
+        s.schedule_epochs = Some(2.0);
+        s
+    };
+    let one_go = tmp.path().join("one-go");
+    let a = job::run(&base(&one_go, 2), &StopFlag::default())
+        .unwrap()
+        .result;
+    assert_eq!(a.status, TrialStatus::Ok);
+    // The checkpoints of epoch 1 and of epoch 2 of another copy.
+    let b = tmp.path().join("b");
+    job::run(&base(&b, 1), &StopFlag::default()).unwrap();
+    let ck1 = tmp.path().join("ck1");
+    copy_dir(&b, &ck1);
+    job::run(&base(&b, 2), &StopFlag::default()).unwrap();
+    let ck2 = tmp.path().join("ck2");
+    copy_dir(&b, &ck2);
+    assert!(!ck2.join("checkpoint.json").exists(), "one file only");
+    let meta = |d: &Path| {
+        let mut m = nago_train::checkpoint::load_meta(d).unwrap();
+        m.schema = nago_train::checkpoint::LEGACY_CHECKPOINT_SCHEMA.into();
+        serde_json::to_string(&m).unwrap()
+    };
+    assert_eq!(
+        nago_train::checkpoint::load_meta(&ck2).unwrap().epochs_done,
+        2
+    );
+    // What a kill between the old trainer's two renames left: the weights of one epoch with
+    // a checkpoint.json of the other. The metadata inside the weights file wins.
+    for (weights, json, name) in [(&ck2, &ck1, "w2-m1"), (&ck1, &ck2, "w1-m2")] {
+        let dir = tmp.path().join(name);
+        copy_dir(weights, &dir);
+        std::fs::remove_file(dir.join("result.json")).unwrap();
+        std::fs::write(dir.join("checkpoint.json"), meta(json.as_path())).unwrap();
+        let r = job::run(&base(&dir, 2), &StopFlag::default())
+            .unwrap()
+            .result;
+        assert_eq!(r.status, TrialStatus::Ok, "{name}");
+        assert_eq!(metrics(&r), metrics(&a), "{name}: resumed vs one go");
+        assert_eq!(curve(&dir), curve(&one_go), "{name}");
+        if name == "w1-m2" {
+            assert!(!dir.join("checkpoint.json").exists(), "{name}: replaced");
+        }
+    }
+    // What a kill during the new save leaves: the epoch-1 checkpoint and a half-written
+    // temporary of a writer that is gone (removed at start), beside one of a live process
+    // (this one: kept).
+    let dir = tmp.path().join("half");
+    copy_dir(&ck1, &dir);
+    std::fs::remove_file(dir.join("result.json")).unwrap();
+    let full = std::fs::read(ck2.join("checkpoint.safetensors")).unwrap();
+    let dead = dir.join("checkpoint.safetensors.tmp.4000000000");
+    std::fs::write(&dead, &full[..full.len() / 2]).unwrap();
+    let live = dir.join(format!("result.json.tmp.{}", std::process::id()));
+    std::fs::write(&live, "{").unwrap();
+    let r = job::run(&base(&dir, 2), &StopFlag::default()).unwrap();
+    assert_eq!(r.result.extra["start_epoch"], 1);
+    assert_eq!(metrics(&r.result), metrics(&a));
+    assert_eq!(curve(&dir), curve(&one_go));
+    assert!(!dead.exists(), "a dead writer's temporary file is removed");
+    assert!(live.exists(), "a live process's temporary file is kept");
+    assert!(
+        r.notes.iter().any(|n| n.contains("tmp.4000000000")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn retryable_and_final_failures_and_attempts() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path());
+    let arch = write_arch(tmp.path(), 8);
+    // Signals: retryable, the attempt count grows, and after MAX_ATTEMPTS it is final.
+    let stop = StopFlag::default();
+    stop.0.store(true, Ordering::SeqCst);
+    let out = tmp.path().join("kill");
+    let mut s = spec(&arch, &out, &data, "idx");
+    s.epochs = Some(1);
+    for attempt in 1..=nago_store::MAX_ATTEMPTS {
+        let r = job::run(&s, &stop).unwrap();
+        assert!(!r.skipped);
+        assert_eq!(r.result.status, TrialStatus::Killed);
+        assert!(r.result.retryable);
+        assert_eq!(r.result.attempts, attempt);
+        assert_eq!(read_result(&out).attempts, attempt);
+    }
+    let r = job::run(&s, &StopFlag::default()).unwrap();
+    assert!(
+        r.skipped,
+        "retryable failures that used up their attempts are final"
+    );
+    // The job's deadline: time_limit, retryable; the next run continues the checkpoint.
+    let out = tmp.path().join("deadline");
+    let mut s = spec(&arch, &out, &data, "idx");
+    s.epochs = Some(200);
+    s.deadline = Some(2.0);
+    let r = job::run(&s, &StopFlag::default()).unwrap().result;
+    assert_eq!(r.status, TrialStatus::TimeLimit);
+    assert!(r.retryable && !r.is_final(), "{r:?}");
+    assert_eq!(r.attempts, 1);
+    let done = r.epochs_done.unwrap();
+    assert!(done >= 1.0, "{r:?}");
+    let r = job::run(&s, &StopFlag::default()).unwrap();
+    assert!(!r.skipped);
+    assert_eq!(r.result.extra["start_epoch"], done);
+    assert_eq!(r.result.attempts, 2);
+    // The study's own time limit: final, not run again.
+    let out = tmp.path().join("limit");
+    let mut s = spec(&arch, &out, &data, "idx");
+    s.epochs = Some(200);
+    s.time_limit = Some(0.5);
+    let r = job::run(&s, &StopFlag::default()).unwrap().result;
+    assert_eq!(r.status, TrialStatus::TimeLimit);
+    assert!(!r.retryable && r.is_final() && r.attempts == 0, "{r:?}");
+    let again = job::run(&s, &StopFlag::default()).unwrap();
+    assert!(again.skipped);
+    assert_eq!(again.exit_code(), 2);
+    // Diverged: final.
+    let out = tmp.path().join("div");
+    let mut s = spec(&arch, &out, &data, "idx");
+    s.epochs = Some(1);
+    s.overrides.lr = Some(1e12);
+    let r = job::run(&s, &StopFlag::default()).unwrap().result;
+    assert_eq!(r.status, TrialStatus::Diverged);
+    assert!(!r.retryable);
+    assert!(job::run(&s, &StopFlag::default()).unwrap().skipped);
+    // --force retrains.
+    s.force = true;
+    assert!(!job::run(&s, &StopFlag::default()).unwrap().skipped);
+}
+
+#[test]
+fn settings_that_do_not_fit_the_dataset_are_input_errors() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path()); // 700 training images
+    let arch = write_arch(tmp.path(), 6);
+    let cases: Vec<(&str, Box<dyn Fn(&mut JobSpec)>, &str)> = vec![
+        (
+            "v-all",
+            Box::new(|s: &mut JobSpec| s.overrides.validation = Some(700)),
+            "validation",
+        ),
+        (
+            "v-zero",
+            Box::new(|s: &mut JobSpec| s.overrides.validation = Some(0)),
+            "validation",
+        ),
+        (
+            "sub-zero",
+            Box::new(|s: &mut JobSpec| s.overrides.train_subset = Some(0)),
+            "train_subset",
+        ),
+        (
+            "sub-big",
+            Box::new(|s: &mut JobSpec| s.overrides.train_subset = Some(501)),
+            "expected 1 to 500",
+        ),
+        (
+            "lr-nan",
+            Box::new(|s: &mut JobSpec| s.overrides.lr = Some(f64::NAN)),
+            "training.lr",
+        ),
+        (
+            "mom",
+            Box::new(|s: &mut JobSpec| s.overrides.momentum = Some(1.0)),
+            "momentum",
+        ),
+        (
+            "wd",
+            Box::new(|s: &mut JobSpec| s.overrides.weight_decay = Some(-1.0)),
+            "weight_decay",
+        ),
+        (
+            "ls",
+            Box::new(|s: &mut JobSpec| s.overrides.label_smoothing = Some(1.0)),
+            "label_smoothing",
+        ),
+        (
+            "bs",
+            Box::new(|s: &mut JobSpec| s.overrides.batch_size = Some(0)),
+            "batch_size",
+        ),
+        (
+            "th",
+            Box::new(|s: &mut JobSpec| s.threads = Some(0)),
+            "--threads",
+        ),
+        (
+            "tl",
+            Box::new(|s: &mut JobSpec| s.time_limit = Some(0.0)),
+            "--time-limit",
+        ),
+    ];
+    for (name, f, needle) in cases {
+        let out = tmp.path().join(name);
+        let mut s = spec(&arch, &out, &data, "idx");
+        s.epochs = Some(1);
+        s.overrides.validation = Some(200);
+        f(&mut s);
+        let e = job::run(&s, &StopFlag::default()).unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{name}");
+        let e = e.to_string();
+        assert!(e.contains(needle), "{name}: {e}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
+    // The largest subset that fits is accepted.
+    let mut s = spec(&arch, &tmp.path().join("fits"), &data, "idx");
+    s.epochs = Some(1);
+    s.overrides.train_subset = Some(500);
+    assert_eq!(
+        job::run(&s, &StopFlag::default()).unwrap().result.status,
+        TrialStatus::Ok
+    );
 }
