@@ -139,7 +139,11 @@ pub fn write_study(root: &Path, n: usize) {
             budget,
             seed,
             parent: None,
-            origin: if round == 0 { "initial" } else { "model" }.into(),
+            origin: if round == 0 {
+                nago_store::Origin::Initial
+            } else {
+                nago_store::Origin::Model
+            },
         };
         let ppath = dir.join("proposal.json");
         std::fs::write(&ppath, serde_json::to_string_pretty(&p).unwrap()).unwrap();
