@@ -8,7 +8,7 @@
 //! feasible. Pending points (proposed, not yet evaluated) are believed the same way first.
 
 use crate::acq::Acquisition;
-use crate::gp::{Gp, GpFitOptions};
+use crate::gp::{Gp, GpFitOptions, PairDiffs};
 use crate::optimize::{maximize, OptimizeOptions};
 use crate::space::Snap;
 use crate::BoError;
@@ -26,11 +26,34 @@ pub struct Observation {
     pub feasible: bool,
 }
 
+/// Where the incumbent front (the EHVI baseline and the study's reported front) comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontSource {
+    /// The model when the fitted noise is non-negligible (some objective's standardised noise
+    /// variance above [`crate::defaults::NOISY_FRONT_NOISE`]), else the observations.
+    #[default]
+    Auto,
+    /// The observed values (right for noiseless evaluations).
+    Observed,
+    /// The posterior mean at the observed points (noisy evaluations: lucky observations do
+    /// not inflate the front).
+    Model,
+}
+
 /// How to fit.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FitOptions {
-    /// GP hyperparameter fitting.
+pub struct FitOptions<'a> {
+    /// GP hyperparameter fitting (a full fit: restarts × max_iter).
     pub gp: GpFitOptions,
+    /// The previous fit of the same study (e.g. the previous `surrogate.json`): its
+    /// hyperparameters start a short fit ([`crate::defaults::WARM_ITER`] iterations); a full
+    /// multi-start fit runs every [`crate::defaults::FULL_FIT_EVERY`] fits and whenever the
+    /// likelihood per point dropped by more than [`crate::defaults::WARM_DROP`]. `None`: a
+    /// full fit.
+    pub warm_start: Option<&'a Surrogate>,
+    /// Where the incumbent front comes from.
+    pub front: FrontSource,
 }
 
 /// The fitted models: what `surrogate.json` holds.
@@ -47,14 +70,59 @@ pub struct Surrogate {
     pub reference: Vec<f64>,
     /// Every evaluated point (never proposed again).
     pub observed: Vec<Vec<f64>>,
-    /// Feasible evaluated objective vectors (model units).
+    /// The incumbent values of the feasible evaluations (model units): observed values, or
+    /// the posterior means at their points when `front_source` is `Model`.
     pub front: Vec<Vec<f64>>,
     /// Their points.
     pub front_x: Vec<Vec<f64>>,
+    /// Their indices in the observations passed to [`fit`].
+    #[serde(default)]
+    pub front_index: Vec<usize>,
+    /// Where `front` came from (`Observed` or `Model`, never `Auto`).
+    #[serde(default = "observed")]
+    pub front_source: FrontSource,
+    /// Warm-started fits since the last full multi-start fit (0: this one was full).
+    #[serde(default)]
+    pub warm_fits: usize,
+}
+
+fn observed() -> FrontSource {
+    FrontSource::Observed
+}
+
+impl Surrogate {
+    /// The non-dominated part of the incumbent front: indices into the observations passed
+    /// to [`fit`] and their incumbent values (model units), sorted by the first objective.
+    /// With `front_source == Model` these are the points the model believes best, valued at
+    /// the posterior mean: the consistent front and hypervolume to report for a noisy study.
+    pub fn pareto_front(&self) -> Vec<(usize, Vec<f64>)> {
+        let idx = crate::pareto::pareto_indices(&self.front);
+        let mut out: Vec<(usize, Vec<f64>)> = idx
+            .into_iter()
+            .map(|i| {
+                (
+                    self.front_index.get(i).copied().unwrap_or(i),
+                    self.front[i].clone(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.1[0].total_cmp(&b.1[0]).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The hypervolume of [`Surrogate::pareto_front`] against the reference (model units).
+    pub fn hypervolume(&self) -> f64 {
+        crate::pareto::hypervolume(&self.front, &self.reference).unwrap_or(0.0)
+    }
 }
 
 /// Fits one GP per objective on the observations with values, and a feasibility GP if any
 /// observation is infeasible. `reference` is in model units.
+///
+/// The objectives share one table of pairwise input differences. With
+/// `opts.warm_start`, each objective's fit starts from the previous hyperparameters (see
+/// [`FitOptions::warm_start`]); the decision is a function of the inputs only, so identical
+/// inputs give identical bytes.
 pub fn fit(
     obs: &[Observation],
     n_objectives: usize,
@@ -67,9 +135,10 @@ pub fn fit(
             reference.len()
         )));
     }
-    let with_y: Vec<&Observation> = obs
+    let with_y: Vec<(usize, &Observation)> = obs
         .iter()
-        .filter(|o| {
+        .enumerate()
+        .filter(|(_, o)| {
             o.y.as_ref()
                 .is_some_and(|y| y.len() == n_objectives && y.iter().all(|v| v.is_finite()))
         })
@@ -79,19 +148,49 @@ pub fn fit(
             "no evaluation with finite objective values to fit a model to".into(),
         ));
     }
-    let dims = with_y[0].x.len();
+    let dims = with_y[0].1.x.len();
     if obs.iter().any(|o| o.x.len() != dims) {
         return Err(BoError::Invalid(
             "observations of different dimensions".into(),
         ));
     }
-    let x: Vec<Vec<f64>> = with_y.iter().map(|o| o.x.clone()).collect();
+    let x: Vec<Vec<f64>> = with_y.iter().map(|(_, o)| o.x.clone()).collect();
+    let sub = crate::gp::fit_subset(x.len(), opts.gp.max_fit_points);
+    let pairs = PairDiffs::new(&sub.iter().map(|&i| x[i].clone()).collect::<Vec<_>>());
+    let warm = opts
+        .warm_start
+        .filter(|w| w.dims == dims && w.objectives.len() == n_objectives);
+    let scheduled_full = warm.is_none_or(|w| w.warm_fits + 1 >= crate::defaults::FULL_FIT_EVERY);
     let mut objectives = Vec::with_capacity(n_objectives);
+    let mut all_full = true;
     for k in 0..n_objectives {
-        let y: Vec<f64> = with_y.iter().map(|o| o.y.as_ref().unwrap()[k]).collect();
+        let y: Vec<f64> = with_y
+            .iter()
+            .map(|(_, o)| o.y.as_ref().unwrap()[k])
+            .collect();
         let mut go = opts.gp;
         go.seed = opts.gp.seed.wrapping_add(k as u64);
-        objectives.push(Gp::fit(x.clone(), &y, go)?);
+        let theta = warm.map(|w| w.objectives[k].theta());
+        let g = if scheduled_full {
+            Gp::fit_from(x.clone(), &y, go, theta.as_deref(), Some(&pairs))?
+        } else {
+            let prev = warm.unwrap().objectives[k].log_likelihood_per_point();
+            let mut wo = go;
+            wo.restarts = 0;
+            wo.max_iter = crate::defaults::WARM_ITER;
+            let g = Gp::fit_from(x.clone(), &y, wo, theta.as_deref(), Some(&pairs))?;
+            let dropped = match (g.log_likelihood_per_point(), prev) {
+                (Some(now), Some(before)) => now < before - crate::defaults::WARM_DROP,
+                _ => true,
+            };
+            if dropped {
+                Gp::fit_from(x.clone(), &y, go, Some(&g.theta()), Some(&pairs))?
+            } else {
+                all_full = false;
+                g
+            }
+        };
+        objectives.push(g);
     }
     let n_bad = obs.iter().filter(|o| !o.feasible).count();
     let feasibility = if n_bad > 0 && n_bad < obs.len() {
@@ -117,15 +216,44 @@ pub fn fit(
     } else {
         None
     };
-    let feasible: Vec<&&Observation> = with_y.iter().filter(|o| o.feasible).collect();
+    let feasible: Vec<&(usize, &Observation)> = with_y.iter().filter(|(_, o)| o.feasible).collect();
+    let front_source = match opts.front {
+        FrontSource::Auto => {
+            if objectives
+                .iter()
+                .any(|g| g.noise_var > crate::defaults::NOISY_FRONT_NOISE)
+            {
+                FrontSource::Model
+            } else {
+                FrontSource::Observed
+            }
+        }
+        s => s,
+    };
+    let front_x: Vec<Vec<f64>> = feasible.iter().map(|(_, o)| o.x.clone()).collect();
+    let front: Vec<Vec<f64>> = if front_source == FrontSource::Model && !front_x.is_empty() {
+        let means: Vec<Vec<f64>> = objectives.iter().map(|g| g.predict(&front_x).0).collect();
+        (0..front_x.len())
+            .map(|j| means.iter().map(|m| m[j]).collect())
+            .collect()
+    } else {
+        feasible.iter().map(|(_, o)| o.y.clone().unwrap()).collect()
+    };
     Ok(Surrogate {
         dims,
         objectives,
         feasibility,
         reference: reference.to_vec(),
         observed: obs.iter().map(|o| o.x.clone()).collect(),
-        front: feasible.iter().map(|o| o.y.clone().unwrap()).collect(),
-        front_x: feasible.iter().map(|o| o.x.clone()).collect(),
+        front,
+        front_x,
+        front_index: feasible.iter().map(|(i, _)| *i).collect(),
+        front_source,
+        warm_fits: if all_full {
+            0
+        } else {
+            warm.map_or(0, |w| w.warm_fits + 1)
+        },
     })
 }
 
