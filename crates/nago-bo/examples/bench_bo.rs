@@ -18,7 +18,7 @@
 //! (`--cold`: also runs nago with a cold full fit every round, as `bo_cold`.)
 
 use nago_bo::defaults::{fit_options, initial_design_size, propose_options, sobol_seed};
-use nago_bo::engine::{fit, propose, FrontSource, Observation};
+use nago_bo::engine::{fit, propose, Observation};
 use nago_bo::pareto::hypervolume;
 use nago_bo::MixedCube;
 use std::f64::consts::PI;
@@ -203,15 +203,34 @@ fn run_bo(p: &Problem, seed: u64, cold: bool) -> Vec<Vec<f64>> {
                 fo.warm_start = prev.as_ref();
             }
             if p.noise[0] > 0.0 {
-                fo.front = FrontSource::Model;
+                fo = fo.noisy();
             }
             let sur = fit(&obs, 2, &p.reference, fo).unwrap();
+            if std::env::var_os("BENCH_TRACE").is_some() {
+                eprintln!(
+                    "n {} noise {:?} ls0 {:?} front {:?} warm {}",
+                    xs.len(),
+                    sur.objectives
+                        .iter()
+                        .map(|g| g.noise_var)
+                        .collect::<Vec<_>>(),
+                    sur.objectives
+                        .iter()
+                        .map(|g| g.lengthscales[0])
+                        .collect::<Vec<_>>(),
+                    sur.front_source,
+                    sur.warm_fits
+                );
+            }
             let new = propose(&sur, &cube, &[], &[], q, propose_options(seed, round)).unwrap();
             prev = Some(sur);
             new
         };
         for x in new {
             let (y, c) = evaluate(p, &x, &mut noise);
+            if std::env::var_os("BENCH_TRACE").is_some() {
+                eprintln!("  x {x:.3?} y {y:.3?} clean {c:.3?}");
+            }
             ys.push(y);
             clean.push(c);
             xs.push(x);

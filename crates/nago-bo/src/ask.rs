@@ -12,7 +12,7 @@
 //! `problem.ref_point`), [`ask`] proposes, [`Response::to_json`] writes the bytes.
 
 use crate::defaults::{fit_options, initial_design_size, propose_options, sobol_seed};
-use crate::engine::{fit, propose, FrontSource, Observation, Surrogate};
+use crate::engine::{fit, propose, Observation, Surrogate};
 use crate::space::Snap;
 use serde::{Deserialize, Serialize};
 
@@ -118,12 +118,24 @@ pub fn parse_request(text: &str) -> Result<Request, AskError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let req: Request = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            "request".to_string()
+        let inner = e.into_inner().to_string();
+        let parent = if path == "." || path.is_empty() {
+            None
         } else {
-            path
+            Some(path)
         };
-        bad(field, e.into_inner().to_string())
+        // A missing field is reported at its parent: name the field itself.
+        let missing = inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split_once('`'))
+            .map(|(f, _)| f.to_string());
+        let field = match (parent, missing) {
+            (Some(p), Some(f)) => format!("{p}.{f}"),
+            (None, Some(f)) => f,
+            (Some(p), None) => p,
+            (None, None) => "request".to_string(),
+        };
+        bad(field, inner)
     })?;
     req.validate()?;
     Ok(req)
@@ -317,7 +329,7 @@ pub fn ask(req: &Request, warm: Option<&Surrogate>) -> Result<Answer, AskError> 
         let mut fo = fit_options(req.seed);
         fo.warm_start = warm.filter(|w| usable_warm_start(req, w));
         if req.problem.noisy {
-            fo.front = FrontSource::Model;
+            fo = fo.noisy();
         }
         let sur =
             fit(&obs, m, &req.problem.ref_point, fo).map_err(|e| bad("history", e.to_string()))?;

@@ -23,6 +23,12 @@ pub const WARM_DROP: f64 = 0.05;
 /// Beyond this many observations the hyperparameters are fitted on a strided subset of this
 /// size (subset of data); the model still conditions on every observation.
 pub const MAX_FIT_POINTS: usize = 600;
+/// Below this many observations every fit is a full multi-start fit (it is cheap there, and
+/// a warm chain can stay in a poor local optimum, e.g. a low-noise reading of noisy data).
+pub const WARM_MIN_POINTS: usize = 150;
+/// The noise prior for evaluations known to be noisy (nago-ask's `problem.noisy`):
+/// N(ln 0.05, 1.5²) on the standardised log noise variance, instead of N(ln 1e-3, 2²).
+pub const NOISY_NOISE_PRIOR: (f64, f64) = (-2.995_732_273_553_991, 1.5);
 /// Standardised noise variance above which the incumbent front comes from the model
 /// (posterior mean at the observed points) rather than from the noisy observations, in
 /// [`crate::engine::FrontSource::Auto`]: noise sd above 10 % of the objective's sd.

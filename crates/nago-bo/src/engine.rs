@@ -49,11 +49,21 @@ pub struct FitOptions<'a> {
     /// The previous fit of the same study (e.g. the previous `surrogate.json`): its
     /// hyperparameters start a short fit ([`crate::defaults::WARM_ITER`] iterations); a full
     /// multi-start fit runs every [`crate::defaults::FULL_FIT_EVERY`] fits and whenever the
-    /// likelihood per point dropped by more than [`crate::defaults::WARM_DROP`]. `None`: a
-    /// full fit.
+    /// likelihood per point dropped by more than [`crate::defaults::WARM_DROP`], and always
+    /// below [`crate::defaults::WARM_MIN_POINTS`] observations. `None`: a full fit.
     pub warm_start: Option<&'a Surrogate>,
     /// Where the incumbent front comes from.
     pub front: FrontSource,
+}
+
+impl FitOptions<'_> {
+    /// For evaluations known to be noisy: the incumbent front from the model and the noisy
+    /// noise prior ([`crate::defaults::NOISY_NOISE_PRIOR`]).
+    pub fn noisy(mut self) -> Self {
+        self.front = FrontSource::Model;
+        self.gp.noise_prior = crate::defaults::NOISY_NOISE_PRIOR;
+        self
+    }
 }
 
 /// The fitted models: what `surrogate.json` holds.
@@ -160,7 +170,8 @@ pub fn fit(
     let warm = opts
         .warm_start
         .filter(|w| w.dims == dims && w.objectives.len() == n_objectives);
-    let scheduled_full = warm.is_none_or(|w| w.warm_fits + 1 >= crate::defaults::FULL_FIT_EVERY);
+    let scheduled_full = x.len() < crate::defaults::WARM_MIN_POINTS
+        || warm.is_none_or(|w| w.warm_fits + 1 >= crate::defaults::FULL_FIT_EVERY);
     let mut objectives = Vec::with_capacity(n_objectives);
     let mut all_full = true;
     for k in 0..n_objectives {
@@ -427,5 +438,94 @@ mod tests {
             })
             .collect();
         assert!(fit(&all_bad, 2, &[1.1, 1.1], FitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn warm_fit_is_close_to_the_cold_fit_and_deterministic() {
+        // 200 points of a 4-D problem (above WARM_MIN_POINTS): the fit on 196, then on all
+        // 200 warm-started from it, against a cold fit on all 200.
+        let xs = crate::design::sobol(0, 200, 4, 5).unwrap();
+        let obs: Vec<Observation> = xs
+            .iter()
+            .map(|x| Observation {
+                x: x.clone(),
+                y: Some(vec![
+                    x[0] + 0.1 * x[2],
+                    1.0 - x[0].sqrt() + x[1] * x[1] + x[3],
+                ]),
+                feasible: true,
+            })
+            .collect();
+        let r = [2.0, 3.0];
+        let prev = fit(&obs[..196], 2, &r, FitOptions::default()).unwrap();
+        assert_eq!(prev.warm_fits, 0);
+        let cold = fit(&obs, 2, &r, FitOptions::default()).unwrap();
+        let fo = FitOptions {
+            warm_start: Some(&prev),
+            ..FitOptions::default()
+        };
+        let warm = fit(&obs, 2, &r, fo).unwrap();
+        assert_eq!(warm.warm_fits, 1);
+        for (w, c) in warm.objectives.iter().zip(&cold.objectives) {
+            let (lw, lc) = (w.log_likelihood.unwrap(), c.log_likelihood.unwrap());
+            assert!(lw > lc - 0.01 * lc.abs().max(1.0), "warm {lw} vs cold {lc}");
+        }
+        // Deterministic: the same inputs give the same bytes.
+        let again = fit(&obs, 2, &r, fo).unwrap();
+        assert_eq!(
+            serde_json::to_string(&warm).unwrap(),
+            serde_json::to_string(&again).unwrap()
+        );
+        // The chain does a full fit every FULL_FIT_EVERY fits.
+        let mut s = warm;
+        for _ in 2..crate::defaults::FULL_FIT_EVERY {
+            let fo = FitOptions {
+                warm_start: Some(&s),
+                ..FitOptions::default()
+            };
+            s = fit(&obs, 2, &r, fo).unwrap();
+        }
+        let fo = FitOptions {
+            warm_start: Some(&s),
+            ..FitOptions::default()
+        };
+        assert_eq!(fit(&obs, 2, &r, fo).unwrap().warm_fits, 0);
+    }
+
+    #[test]
+    fn noisy_front_comes_from_the_model() {
+        let xs = crate::design::sobol(0, 30, 2, 3).unwrap();
+        let mut z = 1u64;
+        let obs: Vec<Observation> = xs
+            .iter()
+            .map(|x| {
+                z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let e = ((z >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.4;
+                let y = problem(x);
+                Observation {
+                    x: x.clone(),
+                    y: Some(vec![y[0] + e, y[1] - e]),
+                    feasible: true,
+                }
+            })
+            .collect();
+        let sur = fit(&obs, 2, &[1.5, 2.5], FitOptions::default().noisy()).unwrap();
+        assert_eq!(sur.front_source, FrontSource::Model);
+        assert_eq!(sur.front_index.len(), 30);
+        let means: Vec<f64> = sur.objectives[0].predict(&sur.front_x).0;
+        assert!(sur.front.iter().zip(&means).all(|(f, m)| f[0] == *m));
+        assert!(!sur.pareto_front().is_empty());
+        assert!(sur.hypervolume() > 0.0);
+        let plain = fit(
+            &obs,
+            2,
+            &[1.5, 2.5],
+            FitOptions {
+                front: FrontSource::Observed,
+                ..FitOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(plain.front[0], obs[0].y.clone().unwrap());
     }
 }

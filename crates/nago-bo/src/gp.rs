@@ -26,7 +26,7 @@ const LS_PRIOR: (f64, f64) = (-std::f64::consts::LN_2, 1.5);
 /// Prior on the log signal variance: N(0, 1).
 const SF_PRIOR: (f64, f64) = (0.0, 1.0);
 /// Prior on the log noise variance: N(ln 1e-3, 2²).
-const SN_PRIOR: (f64, f64) = (-6.907_755_278_982_137, 2.0);
+pub(crate) const SN_PRIOR: (f64, f64) = (-6.907_755_278_982_137, 2.0);
 
 /// A fitted GP.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,7 +207,7 @@ fn lml_and_grad_pd(pd: &PairDiffs, y: &[f64], theta: &[f64]) -> Option<(f64, Vec
     Some((lml, g))
 }
 
-fn log_prior(theta: &[f64]) -> (f64, Vec<f64>) {
+fn log_prior(theta: &[f64], noise_prior: (f64, f64)) -> (f64, Vec<f64>) {
     let d = theta.len() - 2;
     let mut lp = 0.0;
     let mut g = vec![0.0; theta.len()];
@@ -217,7 +217,7 @@ fn log_prior(theta: &[f64]) -> (f64, Vec<f64>) {
         } else if i == d {
             SF_PRIOR
         } else {
-            SN_PRIOR
+            noise_prior
         };
         lp -= 0.5 * ((t - mu) / s).powi(2);
         g[i] = -(t - mu) / (s * s);
@@ -239,6 +239,10 @@ pub struct GpFitOptions {
     /// evenly strided subset of this many points (subset of data), and the GP then conditions
     /// on all of them. 0 = no limit.
     pub max_fit_points: usize,
+    /// Prior on the log noise variance (standardised units): (mean, sd). Default
+    /// N(ln 1e-3, 2²); [`crate::defaults::NOISY_NOISE_PRIOR`] for evaluations known to be
+    /// noisy.
+    pub noise_prior: (f64, f64),
 }
 
 impl Default for GpFitOptions {
@@ -248,6 +252,7 @@ impl Default for GpFitOptions {
             max_iter: 80,
             seed: 0,
             max_fit_points: crate::defaults::MAX_FIT_POINTS,
+            noise_prior: SN_PRIOR,
         }
     }
 }
@@ -352,7 +357,7 @@ impl Gp {
         for theta0 in starts {
             let obj = |t: &[f64]| {
                 let (l, g) = lml_and_grad_pd(pd, &ysub, t)?;
-                let (lp, gp) = log_prior(t);
+                let (lp, gp) = log_prior(t, opts.noise_prior);
                 Some((
                     -(l + lp),
                     g.iter().zip(&gp).map(|(a, b)| -(a + b)).collect(),
@@ -369,7 +374,8 @@ impl Gp {
         })?;
         let (lengthscales, signal_var, noise_var) = unpack(&theta, d);
         // The minimised value is −(lml + log prior).
-        let log_likelihood = Some(-v - log_prior(&theta).0).filter(|v| v.is_finite());
+        let log_likelihood =
+            Some(-v - log_prior(&theta, opts.noise_prior).0).filter(|v| v.is_finite());
         let mut gp = Gp {
             x,
             y: ys,
