@@ -6,8 +6,7 @@ cube to the observation; hypervolume is always computed on the noiseless values 
 evaluated points. Shifted variants ("s") move the Pareto set inside the cube.
 """
 import math
-
-import numpy as np
+import os
 
 
 def branin_currin(x):
@@ -102,6 +101,8 @@ class Evaluator:
     def __init__(self, problem, seed):
         self.f = problem[3]
         self.noise = problem[4]
+        import numpy as np  # only the harnesses need numpy, not report.py
+
         self.rng = np.random.default_rng([seed, 0x6E6F697365])
         self.clean = []
 
@@ -129,8 +130,6 @@ def hv_line(problem, method, seed, clean):
 def cached(cache_dir, method, problem, seed, run):
     """The hv line of (method, problem, seed), from cache_dir/method/problem/seed.txt when it
     exists, else computed by run() and stored (so the bench resumes and extends)."""
-    import os
-
     path = os.path.join(cache_dir, method, problem[0], f"{seed}.txt")
     if os.path.exists(path):
         with open(path) as f:
@@ -157,5 +156,3 @@ def parse_args(argv, default_methods):
             methods.append(a)
     return seeds, methods or default_methods, [by_name(n) for n in names], cache
 
-
-import os  # noqa: E402

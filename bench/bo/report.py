@@ -1,7 +1,9 @@
 """Prints the bench-bo table from the `hv ...` and `latency ...` lines on stdin. Anchors:
 Optuna's samplers (nsga2, tpe, gp) and BoTorch's qLogNEHVI (qlognehvi). nago wins a problem
 when its mean HV@60 is at least every anchor's that ran on it. The last line is
-`bo: best on <k>/<n> problems (noisy included); fit+propose <t> s at 500 obs`."""
+`bo: best on <k>/<n> problems (noisy included); fit+propose <t> s at 500 obs`, <t> in CPU
+seconds of the one core the latency runs on (the wall clock on a shared machine includes
+other people's load; the table shows both)."""
 import statistics
 import sys
 from collections import defaultdict
@@ -49,5 +51,5 @@ for k in sorted(lat):
     pw, fw, pc, fc, cw, cc, kind = lat[k]
     print(f"  {k:>5} obs: fit+propose {fw + pw:6.3f} s wall, {fc + pc:6.3f} s CPU"
           f"  (fit {fw:.3f}/{fc:.2f} {kind}, propose {pw:.3f}/{pc:.2f});  cold fit {cw:.2f}/{cc:.2f}")
-t500 = lat[500][1] + lat[500][0] if 500 in lat else float("nan")
+t500 = lat[500][3] + lat[500][2] if 500 in lat else float("nan")
 print(f"bo: best on {wins}/{n} problems (noisy included); fit+propose {t500:.2f} s at 500 obs")
