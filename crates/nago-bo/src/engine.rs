@@ -8,7 +8,7 @@
 //! feasible. Pending points (proposed, not yet evaluated) are believed the same way first.
 
 use crate::acq::Acquisition;
-use crate::gp::{Gp, GpFitOptions};
+use crate::gp::{Gp, GpFitOptions, PairDiffs};
 use crate::optimize::{maximize, OptimizeOptions};
 use crate::space::Snap;
 use crate::BoError;
@@ -26,11 +26,44 @@ pub struct Observation {
     pub feasible: bool,
 }
 
+/// Where the incumbent front (the EHVI baseline and the study's reported front) comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontSource {
+    /// The model when the fitted noise is non-negligible (some objective's standardised noise
+    /// variance above [`crate::defaults::NOISY_FRONT_NOISE`]), else the observations.
+    #[default]
+    Auto,
+    /// The observed values (right for noiseless evaluations).
+    Observed,
+    /// The posterior mean at the observed points (noisy evaluations: lucky observations do
+    /// not inflate the front).
+    Model,
+}
+
 /// How to fit.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FitOptions {
-    /// GP hyperparameter fitting.
+pub struct FitOptions<'a> {
+    /// GP hyperparameter fitting (a full fit: restarts × max_iter).
     pub gp: GpFitOptions,
+    /// The previous fit of the same study (e.g. the previous `surrogate.json`): its
+    /// hyperparameters start a short fit ([`crate::defaults::WARM_ITER`] iterations); a full
+    /// multi-start fit runs every [`crate::defaults::FULL_FIT_EVERY`] fits and whenever the
+    /// likelihood per point dropped by more than [`crate::defaults::WARM_DROP`], and always
+    /// below [`crate::defaults::WARM_MIN_POINTS`] observations. `None`: a full fit.
+    pub warm_start: Option<&'a Surrogate>,
+    /// Where the incumbent front comes from.
+    pub front: FrontSource,
+}
+
+impl FitOptions<'_> {
+    /// For evaluations known to be noisy: the incumbent front from the model and the noisy
+    /// noise prior ([`crate::defaults::NOISY_NOISE_PRIOR`]).
+    pub fn noisy(mut self) -> Self {
+        self.front = FrontSource::Model;
+        self.gp.noise_prior = crate::defaults::NOISY_NOISE_PRIOR;
+        self
+    }
 }
 
 /// The fitted models: what `surrogate.json` holds.
@@ -47,14 +80,59 @@ pub struct Surrogate {
     pub reference: Vec<f64>,
     /// Every evaluated point (never proposed again).
     pub observed: Vec<Vec<f64>>,
-    /// Feasible evaluated objective vectors (model units).
+    /// The incumbent values of the feasible evaluations (model units): observed values, or
+    /// the posterior means at their points when `front_source` is `Model`.
     pub front: Vec<Vec<f64>>,
     /// Their points.
     pub front_x: Vec<Vec<f64>>,
+    /// Their indices in the observations passed to [`fit`].
+    #[serde(default)]
+    pub front_index: Vec<usize>,
+    /// Where `front` came from (`Observed` or `Model`, never `Auto`).
+    #[serde(default = "observed")]
+    pub front_source: FrontSource,
+    /// Warm-started fits since the last full multi-start fit (0: this one was full).
+    #[serde(default)]
+    pub warm_fits: usize,
+}
+
+fn observed() -> FrontSource {
+    FrontSource::Observed
+}
+
+impl Surrogate {
+    /// The non-dominated part of the incumbent front: indices into the observations passed
+    /// to [`fit`] and their incumbent values (model units), sorted by the first objective.
+    /// With `front_source == Model` these are the points the model believes best, valued at
+    /// the posterior mean: the consistent front and hypervolume to report for a noisy study.
+    pub fn pareto_front(&self) -> Vec<(usize, Vec<f64>)> {
+        let idx = crate::pareto::pareto_indices(&self.front);
+        let mut out: Vec<(usize, Vec<f64>)> = idx
+            .into_iter()
+            .map(|i| {
+                (
+                    self.front_index.get(i).copied().unwrap_or(i),
+                    self.front[i].clone(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.1[0].total_cmp(&b.1[0]).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The hypervolume of [`Surrogate::pareto_front`] against the reference (model units).
+    pub fn hypervolume(&self) -> f64 {
+        crate::pareto::hypervolume(&self.front, &self.reference).unwrap_or(0.0)
+    }
 }
 
 /// Fits one GP per objective on the observations with values, and a feasibility GP if any
 /// observation is infeasible. `reference` is in model units.
+///
+/// The objectives share one table of pairwise input differences. With
+/// `opts.warm_start`, each objective's fit starts from the previous hyperparameters (see
+/// [`FitOptions::warm_start`]); the decision is a function of the inputs only, so identical
+/// inputs give identical bytes.
 pub fn fit(
     obs: &[Observation],
     n_objectives: usize,
@@ -67,9 +145,10 @@ pub fn fit(
             reference.len()
         )));
     }
-    let with_y: Vec<&Observation> = obs
+    let with_y: Vec<(usize, &Observation)> = obs
         .iter()
-        .filter(|o| {
+        .enumerate()
+        .filter(|(_, o)| {
             o.y.as_ref()
                 .is_some_and(|y| y.len() == n_objectives && y.iter().all(|v| v.is_finite()))
         })
@@ -79,19 +158,50 @@ pub fn fit(
             "no evaluation with finite objective values to fit a model to".into(),
         ));
     }
-    let dims = with_y[0].x.len();
+    let dims = with_y[0].1.x.len();
     if obs.iter().any(|o| o.x.len() != dims) {
         return Err(BoError::Invalid(
             "observations of different dimensions".into(),
         ));
     }
-    let x: Vec<Vec<f64>> = with_y.iter().map(|o| o.x.clone()).collect();
+    let x: Vec<Vec<f64>> = with_y.iter().map(|(_, o)| o.x.clone()).collect();
+    let sub = crate::gp::fit_subset(x.len(), opts.gp.max_fit_points);
+    let pairs = PairDiffs::new(&sub.iter().map(|&i| x[i].clone()).collect::<Vec<_>>());
+    let warm = opts
+        .warm_start
+        .filter(|w| w.dims == dims && w.objectives.len() == n_objectives);
+    let scheduled_full = x.len() < crate::defaults::WARM_MIN_POINTS
+        || warm.is_none_or(|w| w.warm_fits + 1 >= crate::defaults::FULL_FIT_EVERY);
     let mut objectives = Vec::with_capacity(n_objectives);
+    let mut all_full = true;
     for k in 0..n_objectives {
-        let y: Vec<f64> = with_y.iter().map(|o| o.y.as_ref().unwrap()[k]).collect();
+        let y: Vec<f64> = with_y
+            .iter()
+            .map(|(_, o)| o.y.as_ref().unwrap()[k])
+            .collect();
         let mut go = opts.gp;
         go.seed = opts.gp.seed.wrapping_add(k as u64);
-        objectives.push(Gp::fit(x.clone(), &y, go)?);
+        let theta = warm.map(|w| w.objectives[k].theta());
+        let g = if scheduled_full {
+            Gp::fit_from(x.clone(), &y, go, theta.as_deref(), Some(&pairs))?
+        } else {
+            let prev = warm.unwrap().objectives[k].log_likelihood_per_point();
+            let mut wo = go;
+            wo.restarts = 0;
+            wo.max_iter = crate::defaults::WARM_ITER;
+            let g = Gp::fit_from(x.clone(), &y, wo, theta.as_deref(), Some(&pairs))?;
+            let dropped = match (g.log_likelihood_per_point(), prev) {
+                (Some(now), Some(before)) => now < before - crate::defaults::WARM_DROP,
+                _ => true,
+            };
+            if dropped {
+                Gp::fit_from(x.clone(), &y, go, Some(&g.theta()), Some(&pairs))?
+            } else {
+                all_full = false;
+                g
+            }
+        };
+        objectives.push(g);
     }
     let n_bad = obs.iter().filter(|o| !o.feasible).count();
     let feasibility = if n_bad > 0 && n_bad < obs.len() {
@@ -117,15 +227,44 @@ pub fn fit(
     } else {
         None
     };
-    let feasible: Vec<&&Observation> = with_y.iter().filter(|o| o.feasible).collect();
+    let feasible: Vec<&(usize, &Observation)> = with_y.iter().filter(|(_, o)| o.feasible).collect();
+    let front_source = match opts.front {
+        FrontSource::Auto => {
+            if objectives
+                .iter()
+                .any(|g| g.noise_var > crate::defaults::NOISY_FRONT_NOISE)
+            {
+                FrontSource::Model
+            } else {
+                FrontSource::Observed
+            }
+        }
+        s => s,
+    };
+    let front_x: Vec<Vec<f64>> = feasible.iter().map(|(_, o)| o.x.clone()).collect();
+    let front: Vec<Vec<f64>> = if front_source == FrontSource::Model && !front_x.is_empty() {
+        let means: Vec<Vec<f64>> = objectives.iter().map(|g| g.predict(&front_x).0).collect();
+        (0..front_x.len())
+            .map(|j| means.iter().map(|m| m[j]).collect())
+            .collect()
+    } else {
+        feasible.iter().map(|(_, o)| o.y.clone().unwrap()).collect()
+    };
     Ok(Surrogate {
         dims,
         objectives,
         feasibility,
         reference: reference.to_vec(),
         observed: obs.iter().map(|o| o.x.clone()).collect(),
-        front: feasible.iter().map(|o| o.y.clone().unwrap()).collect(),
-        front_x: feasible.iter().map(|o| o.x.clone()).collect(),
+        front,
+        front_x,
+        front_index: feasible.iter().map(|(i, _)| *i).collect(),
+        front_source,
+        warm_fits: if all_full {
+            0
+        } else {
+            warm.map_or(0, |w| w.warm_fits + 1)
+        },
     })
 }
 
@@ -299,5 +438,94 @@ mod tests {
             })
             .collect();
         assert!(fit(&all_bad, 2, &[1.1, 1.1], FitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn warm_fit_is_close_to_the_cold_fit_and_deterministic() {
+        // 200 points of a 4-D problem (above WARM_MIN_POINTS): the fit on 196, then on all
+        // 200 warm-started from it, against a cold fit on all 200.
+        let xs = crate::design::sobol(0, 200, 4, 5).unwrap();
+        let obs: Vec<Observation> = xs
+            .iter()
+            .map(|x| Observation {
+                x: x.clone(),
+                y: Some(vec![
+                    x[0] + 0.1 * x[2],
+                    1.0 - x[0].sqrt() + x[1] * x[1] + x[3],
+                ]),
+                feasible: true,
+            })
+            .collect();
+        let r = [2.0, 3.0];
+        let prev = fit(&obs[..196], 2, &r, FitOptions::default()).unwrap();
+        assert_eq!(prev.warm_fits, 0);
+        let cold = fit(&obs, 2, &r, FitOptions::default()).unwrap();
+        let fo = FitOptions {
+            warm_start: Some(&prev),
+            ..FitOptions::default()
+        };
+        let warm = fit(&obs, 2, &r, fo).unwrap();
+        assert_eq!(warm.warm_fits, 1);
+        for (w, c) in warm.objectives.iter().zip(&cold.objectives) {
+            let (lw, lc) = (w.log_likelihood.unwrap(), c.log_likelihood.unwrap());
+            assert!(lw > lc - 0.01 * lc.abs().max(1.0), "warm {lw} vs cold {lc}");
+        }
+        // Deterministic: the same inputs give the same bytes.
+        let again = fit(&obs, 2, &r, fo).unwrap();
+        assert_eq!(
+            serde_json::to_string(&warm).unwrap(),
+            serde_json::to_string(&again).unwrap()
+        );
+        // The chain does a full fit every FULL_FIT_EVERY fits.
+        let mut s = warm;
+        for _ in 2..crate::defaults::FULL_FIT_EVERY {
+            let fo = FitOptions {
+                warm_start: Some(&s),
+                ..FitOptions::default()
+            };
+            s = fit(&obs, 2, &r, fo).unwrap();
+        }
+        let fo = FitOptions {
+            warm_start: Some(&s),
+            ..FitOptions::default()
+        };
+        assert_eq!(fit(&obs, 2, &r, fo).unwrap().warm_fits, 0);
+    }
+
+    #[test]
+    fn noisy_front_comes_from_the_model() {
+        let xs = crate::design::sobol(0, 30, 2, 3).unwrap();
+        let mut z = 1u64;
+        let obs: Vec<Observation> = xs
+            .iter()
+            .map(|x| {
+                z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let e = ((z >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.4;
+                let y = problem(x);
+                Observation {
+                    x: x.clone(),
+                    y: Some(vec![y[0] + e, y[1] - e]),
+                    feasible: true,
+                }
+            })
+            .collect();
+        let sur = fit(&obs, 2, &[1.5, 2.5], FitOptions::default().noisy()).unwrap();
+        assert_eq!(sur.front_source, FrontSource::Model);
+        assert_eq!(sur.front_index.len(), 30);
+        let means: Vec<f64> = sur.objectives[0].predict(&sur.front_x).0;
+        assert!(sur.front.iter().zip(&means).all(|(f, m)| f[0] == *m));
+        assert!(!sur.pareto_front().is_empty());
+        assert!(sur.hypervolume() > 0.0);
+        let plain = fit(
+            &obs,
+            2,
+            &[1.5, 2.5],
+            FitOptions {
+                front: FrontSource::Observed,
+                ..FitOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(plain.front[0], obs[0].y.clone().unwrap());
     }
 }

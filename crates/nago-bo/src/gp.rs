@@ -26,7 +26,7 @@ const LS_PRIOR: (f64, f64) = (-std::f64::consts::LN_2, 1.5);
 /// Prior on the log signal variance: N(0, 1).
 const SF_PRIOR: (f64, f64) = (0.0, 1.0);
 /// Prior on the log noise variance: N(ln 1e-3, 2²).
-const SN_PRIOR: (f64, f64) = (-6.907_755_278_982_137, 2.0);
+pub(crate) const SN_PRIOR: (f64, f64) = (-6.907_755_278_982_137, 2.0);
 
 /// A fitted GP.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +47,10 @@ pub struct Gp {
     pub noise_var: f64,
     /// Log marginal likelihood at the fitted hyperparameters (absent when not fitted).
     pub log_likelihood: Option<f64>,
+    /// Points the hyperparameters were fitted on (0: unknown, i.e. all; fewer than the
+    /// training points beyond [`GpFitOptions::max_fit_points`]).
+    #[serde(default)]
+    pub fit_points: usize,
     #[serde(skip)]
     cache: Option<Cache>,
 }
@@ -55,12 +59,17 @@ pub struct Gp {
 struct Cache {
     l: Mat<f64>,
     alpha: Vec<f64>,
+    /// Jitter added to the diagonal beyond the noise (0 unless the matrix was singular).
+    jitter: f64,
 }
 
 /// Hyperparameters as one vector of logs: `[ln ℓ_1..ln ℓ_d, ln σ_f², ln σ_n²]`.
+/// The noise variance is `exp(θ) + MIN_NOISE`: a smooth floor, so the likelihood stays
+/// differentiable (a hard clamp made the gradient lie at the floor, where noiseless data put
+/// it, and stalled the line search).
 fn unpack(theta: &[f64], d: usize) -> (Vec<f64>, f64, f64) {
     let ls = theta[..d].iter().map(|v| v.exp()).collect();
-    (ls, theta[d].exp(), theta[d + 1].exp().max(MIN_NOISE))
+    (ls, theta[d].exp(), theta[d + 1].exp() + MIN_NOISE)
 }
 
 fn matern(r: f64, sf2: f64) -> f64 {
@@ -89,13 +98,77 @@ fn kernel_matrix(x: &[Vec<f64>], ls: &[f64], sf2: f64, noise: f64) -> Mat<f64> {
     k
 }
 
+/// Squared per-dimension differences of every pair `i > j` of training inputs, computed once
+/// per fit and shared by every objective's likelihood evaluations (the inputs are the same).
+/// Pairs are stored column by column of the lower triangle (j, then i > j), the order in
+/// which the column-major kernel matrix is filled.
+#[derive(Debug, Clone)]
+pub struct PairDiffs {
+    n: usize,
+    d: usize,
+    v: Vec<f64>,
+}
+
+impl PairDiffs {
+    /// The differences of the rows of `x`.
+    pub fn new(x: &[Vec<f64>]) -> PairDiffs {
+        let n = x.len();
+        let d = x.first().map_or(0, |r| r.len());
+        let mut v = Vec::with_capacity(n * n.saturating_sub(1) / 2 * d);
+        for j in 0..n {
+            for i in j + 1..n {
+                v.extend(x[i].iter().zip(&x[j]).map(|(a, b)| (a - b) * (a - b)));
+            }
+        }
+        PairDiffs { n, d, v }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
 /// Log marginal likelihood, its gradient w.r.t. the log-parameters, or `None` when the kernel
 /// matrix is not positive definite.
+#[cfg(test)]
 fn lml_and_grad(x: &[Vec<f64>], y: &[f64], theta: &[f64]) -> Option<(f64, Vec<f64>)> {
-    let n = x.len();
-    let d = theta.len() - 2;
+    lml_and_grad_pd(&PairDiffs::new(x), y, theta)
+}
+
+/// The log marginal likelihood and gradient on precomputed pair differences: one kernel build (keeping each pair's
+/// kernel value and derivative factor), one Cholesky, one inverse, then O(n²d) for the
+/// gradient.
+fn lml_and_grad_pd(pd: &PairDiffs, y: &[f64], theta: &[f64]) -> Option<(f64, Vec<f64>)> {
+    let n = pd.n;
+    let d = pd.d;
     let (ls, sf2, sn2) = unpack(theta, d);
-    let k = kernel_matrix(x, &ls, sf2, sn2);
+    let inv2: Vec<f64> = ls.iter().map(|l| 1.0 / (l * l)).collect();
+    let npairs = n * n.saturating_sub(1) / 2;
+    let mut kp = vec![0.0; npairs];
+    let mut cp = vec![0.0; npairs];
+    let mut k = Mat::<f64>::zeros(n, n);
+    // Only the lower triangle is filled (the Cholesky reads no more).
+    let mut p = 0;
+    for j in 0..n {
+        k[(j, j)] = sf2 + sn2;
+        for i in j + 1..n {
+            let dv = &pd.v[p * d..(p + 1) * d];
+            let r2: f64 = dv.iter().zip(&inv2).map(|(a, b)| a * b).sum();
+            let r = r2.sqrt();
+            let e = (-SQRT5 * r).exp();
+            let kij = sf2 * (1.0 + SQRT5 * r + 5.0 / 3.0 * r2) * e;
+            kp[p] = kij;
+            cp[p] = sf2 * 5.0 / 3.0 * (1.0 + SQRT5 * r) * e;
+            k[(i, j)] = kij;
+            p += 1;
+        }
+    }
     let llt = k.llt(Side::Lower).ok()?;
     let ymat = Mat::<f64>::from_fn(n, 1, |i, _| y[i]);
     let alpha = llt.solve(&ymat);
@@ -109,28 +182,32 @@ fn lml_and_grad(x: &[Vec<f64>], y: &[f64], theta: &[f64]) -> Option<(f64, Vec<f6
     let kinv = llt.inverse();
     // W = αα^T − K^{-1}; ∂lml/∂θ = ½ tr(W ∂K/∂θ).
     let mut g = vec![0.0; d + 2];
-    for i in 0..n {
-        for j in 0..i {
-            let w = alpha[(i, 0)] * alpha[(j, 0)] - kinv[(i, j)];
-            let r = scaled_dist2(&x[i], &x[j], &ls).sqrt();
-            let e = (-SQRT5 * r).exp();
-            let kij = sf2 * (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * e;
+    let mut gl = vec![0.0; d];
+    let mut p = 0;
+    for j in 0..n {
+        let aj = alpha[(j, 0)];
+        for i in j + 1..n {
+            let w = alpha[(i, 0)] * aj - kinv[(i, j)];
             // Off-diagonal pairs count twice (symmetry), times ½.
-            g[d] += w * kij;
-            let common = w * sf2 * 5.0 / 3.0 * (1.0 + SQRT5 * r) * e;
-            for (q, gq) in g[..d].iter_mut().enumerate() {
-                let dq = (x[i][q] - x[j][q]) / ls[q];
-                *gq += common * dq * dq;
+            g[d] += w * kp[p];
+            let c = w * cp[p];
+            let dv = &pd.v[p * d..(p + 1) * d];
+            for (gq, dq) in gl.iter_mut().zip(dv) {
+                *gq += c * dq;
             }
+            p += 1;
         }
-        let w = alpha[(i, 0)] * alpha[(i, 0)] - kinv[(i, i)];
+        let w = aj * aj - kinv[(j, j)];
         g[d] += 0.5 * w * sf2;
-        g[d + 1] += 0.5 * w * sn2;
+        g[d + 1] += 0.5 * w * (sn2 - MIN_NOISE);
+    }
+    for q in 0..d {
+        g[q] = gl[q] * inv2[q];
     }
     Some((lml, g))
 }
 
-fn log_prior(theta: &[f64]) -> (f64, Vec<f64>) {
+fn log_prior(theta: &[f64], noise_prior: (f64, f64)) -> (f64, Vec<f64>) {
     let d = theta.len() - 2;
     let mut lp = 0.0;
     let mut g = vec![0.0; theta.len()];
@@ -140,7 +217,7 @@ fn log_prior(theta: &[f64]) -> (f64, Vec<f64>) {
         } else if i == d {
             SF_PRIOR
         } else {
-            SN_PRIOR
+            noise_prior
         };
         lp -= 0.5 * ((t - mu) / s).powi(2);
         g[i] = -(t - mu) / (s * s);
@@ -152,11 +229,20 @@ fn log_prior(theta: &[f64]) -> (f64, Vec<f64>) {
 #[derive(Debug, Clone, Copy)]
 pub struct GpFitOptions {
     /// Optimiser starts (the first is a fixed default, the others drawn from the priors).
+    /// With a warm start, the warm start comes first and `restarts` = 0 means it alone.
     pub restarts: usize,
     /// L-BFGS iterations per start.
     pub max_iter: usize,
     /// Seed of the random starts.
     pub seed: u64,
+    /// Most points the hyperparameters are fitted on: beyond it, they are fitted on an
+    /// evenly strided subset of this many points (subset of data), and the GP then conditions
+    /// on all of them. 0 = no limit.
+    pub max_fit_points: usize,
+    /// Prior on the log noise variance (standardised units): (mean, sd). Default
+    /// N(ln 1e-3, 2²); [`crate::defaults::NOISY_NOISE_PRIOR`] for evaluations known to be
+    /// noisy.
+    pub noise_prior: (f64, f64),
 }
 
 impl Default for GpFitOptions {
@@ -165,14 +251,47 @@ impl Default for GpFitOptions {
             restarts: 4,
             max_iter: 80,
             seed: 0,
+            max_fit_points: crate::defaults::MAX_FIT_POINTS,
+            noise_prior: SN_PRIOR,
         }
     }
+}
+
+/// The indices of the points the hyperparameters are fitted on: all of them up to `max`
+/// (0 = no limit), else `max` evenly strided ones (always including the last).
+pub fn fit_subset(n: usize, max: usize) -> Vec<usize> {
+    if max == 0 || n <= max {
+        return (0..n).collect();
+    }
+    (0..max).map(|i| (i * (n - 1)) / (max - 1).max(1)).collect()
 }
 
 impl Gp {
     /// Fits a GP to `(x, y)`: standardises `y`, then maximises the penalised marginal
     /// likelihood from `opts.restarts` starts and keeps the best.
     pub fn fit(x: Vec<Vec<f64>>, y: &[f64], opts: GpFitOptions) -> Result<Gp, BoError> {
+        Gp::fit_from(x, y, opts, None, None)
+    }
+
+    /// The log-hyperparameters `[ln ℓ_1..ln ℓ_d, ln σ_f², ln σ_n²]` (a warm start for the
+    /// next fit).
+    pub fn theta(&self) -> Vec<f64> {
+        let mut t: Vec<f64> = self.lengthscales.iter().map(|l| l.ln()).collect();
+        t.push(self.signal_var.ln());
+        t.push((self.noise_var - MIN_NOISE).max(1e-12).ln());
+        t
+    }
+
+    /// [`Gp::fit`] with an optional warm start (log-hyperparameters, tried first, e.g. the
+    /// previous fit's [`Gp::theta`]) and optional precomputed pair differences of the fitted
+    /// points (those of [`fit_subset`]`(n, opts.max_fit_points)`), shared across objectives.
+    pub fn fit_from(
+        x: Vec<Vec<f64>>,
+        y: &[f64],
+        opts: GpFitOptions,
+        warm: Option<&[f64]>,
+        pairs: Option<&PairDiffs>,
+    ) -> Result<Gp, BoError> {
         let n = x.len();
         if n == 0 || n != y.len() {
             return Err(BoError::Invalid(format!(
@@ -187,10 +306,23 @@ impl Gp {
         if y.iter().any(|v| !v.is_finite()) || x.iter().flatten().any(|v| !v.is_finite()) {
             return Err(BoError::Invalid("GP data contains NaN or infinity".into()));
         }
+        let warm = warm.filter(|t| t.len() == d + 2 && t.iter().all(|v| v.is_finite()));
         let y_mean = y.iter().sum::<f64>() / n as f64;
         let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
         let y_std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
         let ys: Vec<f64> = y.iter().map(|v| (v - y_mean) / y_std).collect();
+
+        let sub = fit_subset(n, opts.max_fit_points);
+        let own;
+        let pd = match pairs {
+            Some(p) if p.n == sub.len() && p.d == d => p,
+            _ => {
+                let xs: Vec<Vec<f64>> = sub.iter().map(|&i| x[i].clone()).collect();
+                own = PairDiffs::new(&xs);
+                &own
+            }
+        };
+        let ysub: Vec<f64> = sub.iter().map(|&i| ys[i]).collect();
 
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let mut normal = || {
@@ -199,9 +331,17 @@ impl Gp {
             let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
             (-2.0 * (u1.max(1e-300)).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
         };
-        let mut best: Option<(Vec<f64>, f64)> = None;
-        for r in 0..opts.restarts.max(1) {
-            let theta0: Vec<f64> = if r == 0 {
+        let mut starts: Vec<Vec<f64>> = Vec::new();
+        if let Some(w) = warm {
+            starts.push(w.to_vec());
+        }
+        let n_cold = if warm.is_some() {
+            opts.restarts
+        } else {
+            opts.restarts.max(1)
+        };
+        for r in 0..n_cold {
+            starts.push(if r == 0 {
                 let mut t = vec![LS_PRIOR.0; d];
                 t.push(0.0);
                 t.push((1e-2f64).ln());
@@ -211,10 +351,13 @@ impl Gp {
                 t.push(SF_PRIOR.0 + 0.5 * normal());
                 t.push(-4.0 + 1.5 * normal());
                 t
-            };
+            });
+        }
+        let mut best: Option<(Vec<f64>, f64)> = None;
+        for theta0 in starts {
             let obj = |t: &[f64]| {
-                let (l, g) = lml_and_grad(&x, &ys, t)?;
-                let (lp, gp) = log_prior(t);
+                let (l, g) = lml_and_grad_pd(pd, &ysub, t)?;
+                let (lp, gp) = log_prior(t, opts.noise_prior);
                 Some((
                     -(l + lp),
                     g.iter().zip(&gp).map(|(a, b)| -(a + b)).collect(),
@@ -226,13 +369,13 @@ impl Gp {
                 }
             }
         }
-        let (theta, _) = best.ok_or_else(|| {
+        let (theta, v) = best.ok_or_else(|| {
             BoError::NotPositiveDefinite(format!("no hyperparameter start worked on {n} points"))
         })?;
         let (lengthscales, signal_var, noise_var) = unpack(&theta, d);
-        let log_likelihood = lml_and_grad(&x, &ys, &theta)
-            .map(|v| v.0)
-            .filter(|v| v.is_finite());
+        // The minimised value is −(lml + log prior).
+        let log_likelihood =
+            Some(-v - log_prior(&theta, opts.noise_prior).0).filter(|v| v.is_finite());
         let mut gp = Gp {
             x,
             y: ys,
@@ -242,10 +385,21 @@ impl Gp {
             signal_var,
             noise_var,
             log_likelihood,
+            fit_points: sub.len(),
             cache: None,
         };
         gp.prepare()?;
         Ok(gp)
+    }
+
+    /// Log marginal likelihood per fitted point (comparable across fits of different sizes).
+    pub fn log_likelihood_per_point(&self) -> Option<f64> {
+        let n = if self.fit_points > 0 {
+            self.fit_points
+        } else {
+            self.x.len()
+        };
+        self.log_likelihood.map(|l| l / n.max(1) as f64)
     }
 
     /// A GP with the given hyperparameters (no fitting), e.g. for tests; `y` is standardised
@@ -269,6 +423,7 @@ impl Gp {
             signal_var,
             noise_var,
             log_likelihood: None,
+            fit_points: 0,
             cache: None,
         };
         gp.prepare()?;
@@ -293,6 +448,7 @@ impl Gp {
                 self.cache = Some(Cache {
                     l: llt.L().to_owned(),
                     alpha: (0..n).map(|i| a[(i, 0)]).collect(),
+                    jitter,
                 });
                 return Ok(());
             }
@@ -320,13 +476,31 @@ impl Gp {
         let c = self.cache.as_ref().expect("Gp::prepare was called");
         let n = self.x.len();
         let m = xs.len();
+        // Inputs divided by the lengthscales once, so each kernel entry is a plain distance.
+        let d = self.lengthscales.len();
+        let inv: Vec<f64> = self.lengthscales.iter().map(|l| 1.0 / l).collect();
+        let scale =
+            |x: &[f64], out: &mut Vec<f64>| out.extend(x.iter().zip(&inv).map(|(a, b)| a * b));
+        let mut tr = Vec::with_capacity(n * d);
+        for x in &self.x {
+            scale(x, &mut tr);
+        }
+        let mut te = Vec::with_capacity(d);
         let mut ks = Mat::<f64>::zeros(n, m);
-        for j in 0..m {
-            for i in 0..n {
-                ks[(i, j)] = matern(
-                    scaled_dist2(&self.x[i], &xs[j], &self.lengthscales).sqrt(),
-                    self.signal_var,
-                );
+        for (j, xj) in xs.iter().enumerate() {
+            te.clear();
+            scale(xj, &mut te);
+            let col = ks
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("a column is contiguous");
+            for (i, v) in col.as_slice_mut().iter_mut().enumerate() {
+                let r2: f64 = tr[i * d..(i + 1) * d]
+                    .iter()
+                    .zip(&te)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                *v = matern(r2.sqrt(), self.signal_var);
             }
         }
         let mut mean = vec![0.0; m];
@@ -349,14 +523,73 @@ impl Gp {
     }
 
     /// The same GP (same hyperparameters and standardisation) with extra observations, e.g.
-    /// fantasies of pending points.
+    /// fantasies of pending points. Extends the Cholesky factor by the new rows (O(n²k)
+    /// instead of refactorising in O(n³)); falls back to [`Gp::prepare`] if the extension is
+    /// not positive definite.
     pub fn condition_on(&self, xs: &[Vec<f64>], ys: &[f64]) -> Result<Gp, BoError> {
         let mut g = self.clone();
         for (x, y) in xs.iter().zip(ys) {
             g.x.push(x.clone());
             g.y.push((y - self.y_mean) / self.y_std);
         }
-        g.prepare()?;
+        let Some(c) = self.cache.as_ref().filter(|c| c.jitter == 0.0) else {
+            g.prepare()?;
+            return Ok(g);
+        };
+        let n = self.x.len();
+        let k = g.x.len() - n;
+        if k == 0 {
+            return Ok(g);
+        }
+        // B = L⁻¹ K(X, X_new) (n×k); C = chol(K(X_new, X_new) + σ²I − BᵀB).
+        let mut b = Mat::<f64>::from_fn(n, k, |i, j| {
+            matern(
+                scaled_dist2(&self.x[i], &g.x[n + j], &self.lengthscales).sqrt(),
+                self.signal_var,
+            )
+        });
+        faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+            c.l.as_ref(),
+            b.as_mut(),
+            Par::Seq,
+        );
+        let s = Mat::<f64>::from_fn(k, k, |i, j| {
+            let kij = matern(
+                scaled_dist2(&g.x[n + i], &g.x[n + j], &self.lengthscales).sqrt(),
+                self.signal_var,
+            ) + if i == j { self.noise_var } else { 0.0 };
+            kij - (0..n).map(|r| b[(r, i)] * b[(r, j)]).sum::<f64>()
+        });
+        let Ok(cs) = s.llt(Side::Lower) else {
+            g.prepare()?;
+            return Ok(g);
+        };
+        let cl = cs.L();
+        let nk = n + k;
+        let mut l = Mat::<f64>::zeros(nk, nk);
+        l.as_mut().submatrix_mut(0, 0, n, n).copy_from(c.l.as_ref());
+        for j in 0..n {
+            for i in 0..k {
+                l[(n + i, j)] = b[(j, i)];
+            }
+        }
+        l.as_mut().submatrix_mut(n, n, k, k).copy_from(cl);
+        let mut a = Mat::<f64>::from_fn(nk, 1, |i, _| g.y[i]);
+        faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+            l.as_ref(),
+            a.as_mut(),
+            Par::Seq,
+        );
+        faer::linalg::triangular_solve::solve_upper_triangular_in_place(
+            l.as_ref().transpose(),
+            a.as_mut(),
+            Par::Seq,
+        );
+        g.cache = Some(Cache {
+            l,
+            alpha: (0..nk).map(|i| a[(i, 0)]).collect(),
+            jitter: 0.0,
+        });
         Ok(g)
     }
 }

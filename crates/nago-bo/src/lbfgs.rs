@@ -54,6 +54,11 @@ where
         let mut t = if dmax > 3.0 { 3.0 / dmax } else { 1.0 };
         let mut accepted = None;
         for _ in 0..30 {
+            // Give up once the predicted decrease is below rounding (at the optimum the
+            // Armijo test fails on noise alone).
+            if -t * slope <= 1e-12 * fx.abs().max(1.0) {
+                break;
+            }
             let xn: Vec<f64> = (0..n).map(|i| x[i] + t * d[i]).collect();
             if let Some((fnew, gnew)) = f(&xn) {
                 if fnew.is_finite() && fnew <= fx + 1e-4 * t * slope {

@@ -20,6 +20,8 @@
 //! Nothing here does I/O: the binaries read and write the study directory.
 
 pub mod acq;
+pub mod ask;
+pub mod defaults;
 pub mod design;
 pub mod engine;
 pub mod gp;
@@ -29,7 +31,7 @@ pub mod optimize;
 pub mod pareto;
 pub mod space;
 
-pub use engine::{fit, propose, FitOptions, Observation, ProposeOptions, Surrogate};
+pub use engine::{fit, propose, FitOptions, FrontSource, Observation, ProposeOptions, Surrogate};
 pub use gp::Gp;
 pub use space::{Dim, MixedCube, Snap};
 
