@@ -283,8 +283,24 @@ fn edge_generators_are_accepted() {
     let cases = [
         r#"{"top": {"model": "ws", "n": 3, "k": 9, "p": 0.0}, "mid": {"model": "er", "n": 1, "k": 2, "p": 0.0}, "bottom": {"model": "ws", "n": 3, "k": 2, "p": 1.0}}"#,
         r#"{"top": {"model": "ws", "n": 10, "k": 5, "p": 1.0}, "mid": {"model": "er", "n": 10, "k": 2, "p": 1.0}, "bottom": {"model": "ws", "n": 10, "k": 12, "p": 0.0}, "param_limit": 1e4}"#,
-        r#"{"top": {"model": "ba", "n": 2, "k": 5, "p": 0.5}, "mid": {"model": "er", "n": 6, "k": 2, "p": 0.0}, "bottom": {"model": "ba", "n": 1, "k": 1, "p": 0.5}}"#,
+        r#"{"top": {"model": "ba", "n": 2, "k": 5, "p": 0.5}, "mid": {"model": "er", "n": 1, "k": 2, "p": 0.0}, "bottom": {"model": "ba", "n": 1, "k": 1, "p": 0.5}}"#,
     ];
+    // ER(6, 0) is never connected: the method redraws until connected, so this is an error
+    // that names the level (it used to be patched into a chain, a different distribution).
+    let d = tempfile::tempdir().unwrap();
+    fs::write(
+        d.path().join("g.json"),
+        r#"{"top": {"model": "ba", "n": 2, "k": 5, "p": 0.5}, "mid": {"model": "er", "n": 6, "k": 2, "p": 0.0}, "bottom": {"model": "ba", "n": 1, "k": 1, "p": 0.5}}"#,
+    )
+    .unwrap();
+    let o = generate(
+        &["--proposal", "g.json", "--seed", "5", "--out", "out"],
+        d.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("mid"), "the error names the level: {err}");
+    assert!(!d.path().join("out/arch.json").exists());
     for (i, text) in cases.iter().enumerate() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("g.json"), text).unwrap();

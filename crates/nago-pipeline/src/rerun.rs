@@ -77,8 +77,9 @@ fn show(v: &serde_json::Value) -> String {
     }
 }
 
-/// Compares a stored trial with its rerun: arch.json byte for byte and every field of
-/// result.json but [`UNCOMPARED_FIELDS`] exactly (status, metrics, losses, settings).
+/// Compares a stored trial with its rerun: arch.json byte for byte, every row of
+/// epochs.parquet but its timings, and every field of result.json but [`UNCOMPARED_FIELDS`]
+/// exactly (status, metrics, losses, settings).
 pub fn compare(stored: &Path, rerun: &Path) -> Result<Vec<Difference>> {
     compare_ignoring(stored, rerun, &[])
 }
@@ -105,6 +106,7 @@ pub fn compare_ignoring(stored: &Path, rerun: &Path, ignore: &[&str]) -> Result<
             _ => bail!("{}: not an object", dir.join("result.json").display()),
         }
     };
+    diffs.extend(compare_epochs(stored, rerun)?);
     let (ra, rb) = (as_map(stored)?, as_map(rerun)?);
     let keys: std::collections::BTreeSet<&String> = ra.keys().chain(rb.keys()).collect();
     let absent = serde_json::Value::String("absent".into());
@@ -120,6 +122,51 @@ pub fn compare_ignoring(stored: &Path, rerun: &Path, ignore: &[&str]) -> Result<
                 rerun: show(y),
             });
         }
+    }
+    Ok(diffs)
+}
+
+/// Compares two trials' `epochs.parquet` row by row: every column but the wall-clock ones
+/// (`train_seconds`, `eval_seconds`, `images_per_second`) exactly. A trial that stopped before
+/// its first epoch has no file; both must agree on that too.
+pub fn compare_epochs(stored: &Path, rerun: &Path) -> Result<Vec<Difference>> {
+    let (pa, pb) = (stored.join("epochs.parquet"), rerun.join("epochs.parquet"));
+    let read = |p: &Path| -> Result<Option<Vec<nago_table::EpochRow>>> {
+        if !p.exists() {
+            return Ok(None);
+        }
+        Ok(Some(nago_table::read_epochs(p)?))
+    };
+    let (a, b) = (read(&pa)?, read(&pb)?);
+    let key = |r: &nago_table::EpochRow| {
+        [r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr].map(f64::to_bits)
+    };
+    let mut diffs = Vec::new();
+    match (a, b) {
+        (None, None) => {}
+        (Some(a), Some(b)) => {
+            if a.len() != b.len() {
+                diffs.push(Difference {
+                    what: "epochs.parquet rows".into(),
+                    stored: a.len().to_string(),
+                    rerun: b.len().to_string(),
+                });
+            }
+            for (x, y) in a.iter().zip(&b) {
+                if x.epoch != y.epoch || key(x) != key(y) {
+                    diffs.push(Difference {
+                        what: format!("epochs.parquet epoch {}", x.epoch),
+                        stored: format!("loss {} val {}", x.train_loss, x.val_accuracy),
+                        rerun: format!("loss {} val {}", y.train_loss, y.val_accuracy),
+                    });
+                }
+            }
+        }
+        (a, b) => diffs.push(Difference {
+            what: "epochs.parquet".into(),
+            stored: if a.is_some() { "present" } else { "missing" }.into(),
+            rerun: if b.is_some() { "present" } else { "missing" }.into(),
+        }),
     }
     Ok(diffs)
 }

@@ -5,10 +5,10 @@ use crate::surrogate::{SurrogateFile, SURROGATE_SCHEMA};
 use crate::table::Columns;
 use crate::trials::{TrialRecord, Trials};
 use anyhow::{Context, Result};
-use nago_bo::engine::{self, FitOptions, Observation};
+use nago_bo::engine::{self, Observation};
 use nago_bo::pareto::{hypervolume, pareto_indices};
 use nago_space::Study;
-use nago_store::{atomic_write, derive_seed, StudyDir, TrialResult};
+use nago_store::{atomic_write, StudyDir, TrialResult};
 use nago_table::{read_parquet, to_parquet, Cell, Table, PARETO_SCHEMA, TRIALS_SCHEMA};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -223,8 +223,7 @@ fn fit_surrogate(
         .collect();
     let n_obs = obs.iter().filter(|o| o.y.is_some()).count();
     let model = if n_obs > 0 {
-        let mut fo = FitOptions::default();
-        fo.gp.seed = derive_seed(seed_override.unwrap_or(study.seed), &["surrogate"]);
+        let fo = nago_bo::defaults::fit_options(seed_override.unwrap_or(study.seed));
         Some(engine::fit(&obs, obj.len(), &reference, fo).context("fitting the surrogate")?)
     } else {
         None

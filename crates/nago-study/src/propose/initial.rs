@@ -4,7 +4,7 @@ use super::{Context, Draft, Strategy};
 use crate::propose::model::SpaceSnap;
 use anyhow::Result;
 use nago_bo::Snap;
-use nago_store::{derive_seed, Origin};
+use nago_store::Origin;
 
 /// The next points of the study's scrambled Sobol sequence (snapped to the space), at the
 /// lowest budget. It fills whatever the other strategies leave of a round.
@@ -27,7 +27,7 @@ impl Strategy for InitialDesign {
             done,
             n,
             space.n_dims(),
-            derive_seed(ctx.study.seed, &["sobol"]),
+            nago_bo::defaults::sobol_seed(ctx.study.seed),
         )?;
         pts.into_iter()
             .map(|mut p| {

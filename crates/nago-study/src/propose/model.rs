@@ -3,10 +3,10 @@
 use super::{Context, Draft, Strategy};
 use crate::surrogate::SurrogateFile;
 use anyhow::{Context as _, Result};
-use nago_bo::engine::{self, ProposeOptions};
+use nago_bo::engine;
 use nago_bo::Snap;
 use nago_space::{DimKind, Space};
-use nago_store::{derive_seed, Origin};
+use nago_store::Origin;
 
 /// The study's space as a snapping cube: the canonical point is `encode(decode(u))`.
 pub struct SpaceSnap<'a>(pub &'a Space);
@@ -66,8 +66,7 @@ impl Strategy for ModelProposals {
             .iter()
             .filter_map(|t| space.encode(&t.proposal.generator).ok())
             .collect();
-        let mut po = ProposeOptions::default();
-        po.optimize.seed = derive_seed(ctx.study.seed, &["propose", &ctx.round.to_string()]);
+        let po = nago_bo::defaults::propose_options(ctx.study.seed, ctx.round as u64);
         let snap = SpaceSnap(space);
         let got = engine::propose(&model, &snap, &one_hot_groups(space), &pend, n, po)
             .with_context(|| format!("proposing from {}", path.display()))?;
