@@ -11,7 +11,9 @@
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch};
 use nago_arch::InputShape;
 use nago_space::{Generator, GraphModel};
-use nago_store::{Proposal, TrialDir, TrialResult, TrialStatus, PROPOSAL_SCHEMA, RESULT_SCHEMA};
+use nago_store::{
+    Origin, Proposal, TrialDir, TrialResult, TrialStatus, PROPOSAL_SCHEMA, RESULT_SCHEMA,
+};
 use parquet::arrow::ArrowWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,7 +141,11 @@ pub fn write_study(root: &Path, n: usize) {
             budget,
             seed,
             parent: None,
-            origin: if round == 0 { "initial" } else { "model" }.into(),
+            origin: if round == 0 {
+                Origin::Initial
+            } else {
+                Origin::Model
+            },
         };
         let ppath = dir.proposal_path();
         std::fs::write(&ppath, serde_json::to_string_pretty(&p).unwrap()).unwrap();
