@@ -11,7 +11,9 @@
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch};
 use nago_arch::InputShape;
 use nago_space::{Generator, GraphModel};
-use nago_store::{Proposal, TrialResult, TrialStatus, PROPOSAL_SCHEMA, RESULT_SCHEMA};
+use nago_store::{
+    Origin, Proposal, TrialDir, TrialResult, TrialStatus, PROPOSAL_SCHEMA, RESULT_SCHEMA,
+};
 use parquet::arrow::ArrowWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,8 +130,8 @@ pub fn write_study(root: &Path, n: usize) {
         g.param_limit = 5000.0 * 20f64.powf(rng.next());
         let budget = if i % 3 == 2 { 4.0 } else { 2.0 };
         let id = format!("r{round:03}-t{i:03}");
-        let dir = root.join("trials").join(&id);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TrialDir::new(&root.join("trials"), &id);
+        std::fs::create_dir_all(dir.path()).unwrap();
         let seed = 1000 + i as u64;
         let p = Proposal {
             schema: PROPOSAL_SCHEMA.into(),
@@ -140,17 +142,17 @@ pub fn write_study(root: &Path, n: usize) {
             seed,
             parent: None,
             origin: if round == 0 {
-                nago_store::Origin::Initial
+                Origin::Initial
             } else {
-                nago_store::Origin::Model
+                Origin::Model
             },
         };
-        let ppath = dir.join("proposal.json");
+        let ppath = dir.proposal_path();
         std::fs::write(&ppath, serde_json::to_string_pretty(&p).unwrap()).unwrap();
         set_time(&ppath, t0 + Duration::from_secs(90 * i as u64));
         let arch = nago_generator::sample(&g, seed, input).unwrap();
-        std::fs::write(dir.join("arch.json"), arch.to_json()).unwrap();
-        std::fs::write(dir.join("arch.dot"), arch.to_dot()).unwrap();
+        std::fs::write(dir.arch_path(), arch.to_json()).unwrap();
+        std::fs::write(dir.dot_path(), arch.to_dot()).unwrap();
         rounds.resize(round as usize + 1, Vec::new());
         rounds[round as usize].push(id.clone());
         if i + 1 == n {
@@ -204,9 +206,9 @@ pub fn write_study(root: &Path, n: usize) {
             r.val_error = Some(err);
             r.val_accuracy = Some(1.0 - err);
             r.test_accuracy = Some(1.0 - err - 0.005);
-            write_epochs(&dir.join("epochs.parquet"), &curve);
+            write_epochs(&dir.epochs_path(), &curve);
         }
-        let rpath = dir.join("result.json");
+        let rpath = dir.result_path();
         std::fs::write(&rpath, serde_json::to_string_pretty(&r).unwrap()).unwrap();
         set_time(&rpath, t0 + Duration::from_secs(90 * i as u64 + 300));
     }

@@ -71,7 +71,7 @@ pub fn best_rows(d: &StudyData, front: Front) -> Vec<BestRow> {
                     .filter_map(|o| t.metric(&o.metric).map(|v| (o.metric.clone(), v)))
                     .collect(),
                 generator: flat,
-                arch: t.dir.join("arch.json").display().to_string(),
+                arch: t.dir.arch_path().display().to_string(),
                 weights: t.weights.as_ref().map(|p| p.display().to_string()),
             }
         })

@@ -1,10 +1,17 @@
 //! What the report reads from a study directory: every trial's proposal, result and
-//! architecture, the study's objectives, and the Pareto set and hypervolume derived from them.
+//! architecture (through [`nago_study::Trials`] and [`nago_store::TrialDir`]'s typed paths),
+//! the study's objectives, and the Pareto set and hypervolume derived from them.
+//!
+//! Dominance, Pareto sets and hypervolumes compare objectives in the study's model units
+//! ([`nago_study::Objectives`]: minimised, natural log where an objective says `"log": true`),
+//! with nago-bo's Pareto functions: the same numbers nago-update writes into trials.parquet.
 
 use anyhow::{Context, Result};
 use nago_arch::Arch;
+use nago_bo::pareto::{hypervolume, pareto_indices};
 use nago_space::{FlatValue, Goal, Study};
-use nago_store::{Proposal, StudyDir, TrialResult, TrialStatus, RESULT_SCHEMA};
+use nago_store::{Proposal, StudyDir, TrialDir, TrialResult, TrialStatus};
+use nago_study::{Objectives, SurrogateFile, Trials};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -15,7 +22,8 @@ pub struct ObjectiveInfo {
     pub metric: String,
     /// Minimised or maximised.
     pub goal: Goal,
-    /// Plotted (and compared for the hypervolume) on a log scale.
+    /// On a log scale: plotted on a log10 axis (in the metric's own units), compared as ln
+    /// (the study's model units).
     pub log: bool,
 }
 
@@ -31,16 +39,6 @@ impl ObjectiveInfo {
             format!("{} ({dir})", self.metric)
         } else {
             format!("{} [{unit}] ({dir})", self.metric)
-        }
-    }
-
-    /// The value in "smaller is better" coordinates (log10 where `log`), used for dominance
-    /// and the hypervolume.
-    pub fn min_coord(&self, v: f64) -> f64 {
-        let v = if self.log { v.max(1e-300).log10() } else { v };
-        match self.goal {
-            Goal::Min => v,
-            Goal::Max => -v,
         }
     }
 }
@@ -62,8 +60,8 @@ pub fn metric_unit(metric: &str) -> &'static str {
 pub struct Trial {
     /// The trial id.
     pub id: String,
-    /// The trial directory.
-    pub dir: PathBuf,
+    /// The trial directory (its files' typed paths).
+    pub dir: TrialDir,
     /// Its proposal.
     pub proposal: Proposal,
     /// Its result, when training has finished (successfully or not).
@@ -72,8 +70,8 @@ pub struct Trial {
     pub arch: Option<Arch>,
     /// Seconds from the study's first proposal to this trial's result (file times).
     pub finished_s: Option<f64>,
-    /// The weights file, when one exists (`weights.safetensors` or the trainer's
-    /// `checkpoint.safetensors`).
+    /// The weights file, when one exists (an exported `weights.safetensors` or the trainer's
+    /// checkpoint).
     pub weights: Option<PathBuf>,
 }
 
@@ -126,9 +124,12 @@ pub struct StudyData {
     pub study: Study,
     /// The objectives (from study.json).
     pub objectives: Vec<ObjectiveInfo>,
-    /// Every trial with a proposal, in (round, id) order.
+    /// Every trial with a readable proposal, in (round, id) order.
     pub trials: Vec<Trial>,
-    /// Warnings about files that could not be read (the report lists them).
+    /// Every trial as the study layer reads it (unreadable proposals and results listed).
+    pub records: Trials,
+    /// Warnings about files that could not be read, each naming the file (the report lists
+    /// them; `nago-report` prints them on stderr).
     pub warnings: Vec<String>,
     /// What nago-update wrote, when `trials.parquet` and `pareto.parquet` exist.
     pub tables: Option<Tables>,
@@ -175,18 +176,22 @@ fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// The weights file of a trial directory, if any: `weights.safetensors` first, then
-/// `checkpoint.safetensors` (the trainer's), then any other `*.safetensors`.
-pub fn find_weights(dir: &Path) -> Option<PathBuf> {
-    let preferred = dir.join("weights.safetensors");
+/// The file name `nago-report export` writes the weights under (and prefers in a trial
+/// directory over the trainer's checkpoint).
+pub const EXPORTED_WEIGHTS: &str = "weights.safetensors";
+
+/// The weights file of a trial directory, if any: an exported `weights.safetensors` first,
+/// then the trainer's checkpoint, then any other `*.safetensors`.
+pub fn find_weights(dir: &TrialDir) -> Option<PathBuf> {
+    let preferred = dir.path().join(EXPORTED_WEIGHTS);
     if preferred.is_file() {
         return Some(preferred);
     }
-    let ckpt = dir.join("checkpoint.safetensors");
+    let ckpt = dir.checkpoint_path();
     if ckpt.is_file() {
         return Some(ckpt);
     }
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
@@ -198,8 +203,10 @@ pub fn find_weights(dir: &Path) -> Option<PathBuf> {
 }
 
 impl StudyData {
-    /// Reads `study.json` and every trial directory. Trials whose proposal cannot be read are
-    /// skipped with a warning; unreadable results and architectures become warnings too.
+    /// Reads `study.json` and every trial directory. Nothing is dropped silently: a trial
+    /// whose proposal cannot be read is left out with a warning naming the file, an
+    /// unreadable result leaves its trial pending with a warning, and so does an unreadable
+    /// architecture.
     pub fn load(root: &Path) -> Result<StudyData> {
         let dir = StudyDir::new(root);
         let study = dir
@@ -214,35 +221,29 @@ impl StudyData {
                 log: o.log,
             })
             .collect();
-        let mut warnings = Vec::new();
+        let records = Trials::load(&dir)?;
+        // The store's errors start with the file's path.
+        let mut warnings: Vec<String> = records
+            .unreadable
+            .iter()
+            .map(|(id, e)| format!("{e} (trial {id} left out: its proposal cannot be read)"))
+            .chain(
+                records
+                    .unreadable_results
+                    .iter()
+                    .map(|(id, e)| format!("{e} (trial {id} shown as pending)")),
+            )
+            .collect();
         let mut trials = Vec::new();
         let mut t0: Option<SystemTime> = None;
         let mut stamps = Vec::new();
-        for id in dir.trial_ids()? {
-            let tdir = dir.trial_dir(&id);
-            let proposal = match dir.proposal(&id) {
-                Ok(p) => p,
-                Err(e) => {
-                    warnings.push(format!("trial {id}: skipped ({e})"));
-                    continue;
-                }
-            };
-            if let Some(m) = mtime(&tdir.join("proposal.json")) {
+        for rec in &records.records {
+            let id = rec.id().to_string();
+            let tdir = dir.trial(&id);
+            if let Some(m) = mtime(&tdir.proposal_path()) {
                 t0 = Some(t0.map_or(m, |t: SystemTime| t.min(m)));
             }
-            let rpath = tdir.join("result.json");
-            let result = if rpath.is_file() {
-                match nago_store::read_json::<TrialResult>(&rpath, Some(RESULT_SCHEMA)) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        warnings.push(format!("trial {id}: result.json unreadable ({e})"));
-                        None
-                    }
-                }
-            } else {
-                None
-            };
-            let apath = tdir.join("arch.json");
+            let apath = tdir.arch_path();
             let arch = if apath.is_file() {
                 match std::fs::read_to_string(&apath)
                     .map_err(anyhow::Error::from)
@@ -250,20 +251,23 @@ impl StudyData {
                 {
                     Ok(a) => Some(a),
                     Err(e) => {
-                        warnings.push(format!("trial {id}: arch.json unreadable ({e})"));
+                        warnings.push(format!(
+                            "{}: unreadable ({e}); trial {id} is drawn without it",
+                            apath.display()
+                        ));
                         None
                     }
                 }
             } else {
                 None
             };
-            stamps.push(result.as_ref().and_then(|_| mtime(&rpath)));
+            stamps.push(rec.result.as_ref().and_then(|_| mtime(&tdir.result_path())));
             let weights = find_weights(&tdir);
             trials.push(Trial {
                 id,
                 dir: tdir,
-                proposal,
-                result,
+                proposal: rec.proposal.clone(),
+                result: rec.result.clone(),
                 arch,
                 finished_s: None,
                 weights,
@@ -293,12 +297,18 @@ impl StudyData {
             study,
             objectives,
             trials,
+            records,
             warnings,
             tables,
         })
     }
 
-    /// The objective values of a trial (all present), in study order.
+    /// The study's objectives (model units, feasibility, reference point).
+    pub fn model(&self) -> Objectives<'_> {
+        Objectives::new(&self.study)
+    }
+
+    /// The objective values of a trial (all present), in study order and the metrics' units.
     pub fn objective_values(&self, t: &Trial) -> Option<Vec<f64>> {
         self.objectives
             .iter()
@@ -306,11 +316,26 @@ impl StudyData {
             .collect()
     }
 
+    /// A trial's objectives in the study's model units (minimised, ln where `log`), when it
+    /// has them all; what dominance and the hypervolume compare.
+    pub fn model_values(&self, t: &Trial) -> Option<Vec<f64>> {
+        self.model().model_values(|m| t.metric(m))
+    }
+
     /// Indices (into `trials`) of the completed trials with every objective.
     pub fn scored(&self) -> Vec<usize> {
         (0..self.trials.len())
-            .filter(|&i| self.trials[i].is_ok() && self.objective_values(&self.trials[i]).is_some())
+            .filter(|&i| self.trials[i].is_ok() && self.model_values(&self.trials[i]).is_some())
             .collect()
+    }
+
+    /// Sorts trial indices by their model values (the first objective first).
+    fn sort_by_model(&self, idx: &mut [usize]) {
+        idx.sort_by(|&a, &b| {
+            self.model_values(&self.trials[a])
+                .partial_cmp(&self.model_values(&self.trials[b]))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
     }
 
     /// Indices of the Pareto-optimal trials, sorted by the first objective: the rows of
@@ -328,11 +353,7 @@ impl StudyData {
                             .any(|(id, b)| *id == tr.id && Some(*b) == budget)
                 })
                 .collect();
-            front.sort_by(|&a, &b| {
-                self.min_coords(&self.trials[a])
-                    .partial_cmp(&self.min_coords(&self.trials[b]))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
+            self.sort_by_model(&mut front);
             return front;
         }
         self.pareto_recomputed()
@@ -344,92 +365,70 @@ impl StudyData {
     /// parent are two networks; the better-trained one usually dominates). Unlike
     /// [`StudyData::pareto`], which compares at the one budget the optimiser models.
     pub fn pareto_recomputed(&self) -> Vec<usize> {
-        let pts: Vec<(usize, Vec<f64>)> = self
+        let obj = self.model();
+        let (idx, ys): (Vec<usize>, Vec<Vec<f64>>) = self
             .scored()
             .into_iter()
-            .filter(|&i| {
-                self.study.constraints.iter().all(|c| {
-                    self.trials[i]
-                        .metric(&c.metric)
-                        .is_some_and(|v| v.is_finite() && v <= c.max)
-                })
-            })
-            .map(|i| (i, self.min_coords(&self.trials[i])))
-            .collect();
-        let mut front: Vec<usize> = pts
-            .iter()
-            .filter(|(_, p)| !pts.iter().any(|(_, q)| dominates(q, p)))
-            .map(|(i, _)| *i)
-            .collect();
-        front.sort_by(|&a, &b| {
-            let (pa, pb) = (
-                self.min_coords(&self.trials[a]),
-                self.min_coords(&self.trials[b]),
-            );
-            pa.partial_cmp(&pb).unwrap_or(std::cmp::Ordering::Equal)
-        });
+            .filter(|&i| obj.constraints_met(|m| self.trials[i].metric(m)))
+            .filter_map(|i| Some((i, self.model_values(&self.trials[i])?)))
+            .unzip();
+        let mut front: Vec<usize> = pareto_indices(&ys).into_iter().map(|k| idx[k]).collect();
+        self.sort_by_model(&mut front);
         front
     }
 
-    /// A trial's objectives in "smaller is better" coordinates.
-    pub fn min_coords(&self, t: &Trial) -> Vec<f64> {
-        let v = self.objective_values(t).unwrap_or_default();
-        self.objectives
+    /// The budget nago-update would compare at and the reference point (model units) it
+    /// would use, recomputed from the trial files (and surrogate.json's recorded reference).
+    pub fn model_budget_and_reference(&self) -> (Option<f64>, Vec<f64>) {
+        let obj = self.model();
+        let ys: Vec<Vec<f64>> = self
+            .records
+            .records
             .iter()
-            .zip(v)
-            .map(|(o, v)| o.min_coord(v))
-            .collect()
+            .filter_map(|t| obj.evaluate(t.result.as_ref()?).y)
+            .collect();
+        let recorded = SurrogateFile::read(&self.dir)
+            .ok()
+            .flatten()
+            .filter(|s| s.objectives == obj.names())
+            .map(|s| s.reference);
+        let reference = obj.reference(recorded.as_deref(), &ys);
+        (
+            nago_study::update::model_budget(&self.study, &self.records),
+            reference,
+        )
     }
 
-    /// The hypervolume after each completed evaluation, in evaluation order
-    /// (by finishing time where known, else by round and id), for the first two objectives.
+    /// The hypervolume after each evaluation, recomputed from the trial files the way
+    /// nago-update fills trials.parquet's `hypervolume` column: every trial with a result in
+    /// (round, id) order, the hypervolume (nago-bo's, exact for 1–3 objectives) of the
+    /// feasible evaluations so far at the model budget, in the study's model units (minimised,
+    /// ln where the study says `log`), bounded by the study's reference point (its
+    /// `reference`, else surrogate.json's, else the worst value plus 10% of the range).
     ///
-    /// Objectives are taken in "smaller is better" coordinates (log10 where the study says
-    /// `log`) and normalised so that the box from the best to the reference point is the unit
-    /// square; the reference point is the worst value of each objective over all completed
-    /// trials plus 10% of its range. So the curve ends at most at 1 and is comparable across
-    /// the evaluations of one study (not across studies).
-    ///
-    /// Returns (trial index, hypervolume) pairs.
+    /// Returns (trial index, hypervolume) pairs; empty when there is no budget to compare at
+    /// or more than three objectives.
     pub fn hypervolume_trace(&self) -> Vec<(usize, f64)> {
-        let mut order = self.scored();
-        order.sort_by(|&a, &b| {
-            let ka = (self.trials[a].finished_s.unwrap_or(f64::INFINITY), a);
-            let kb = (self.trials[b].finished_s.unwrap_or(f64::INFINITY), b);
-            ka.partial_cmp(&kb).unwrap_or(std::cmp::Ordering::Equal)
-        });
-        if self.objectives.len() < 2 || order.is_empty() {
+        let obj = self.model();
+        let (Some(budget), reference) = self.model_budget_and_reference() else {
             return Vec::new();
-        }
-        let pts: Vec<[f64; 2]> = order
-            .iter()
-            .map(|&i| {
-                let c = self.min_coords(&self.trials[i]);
-                [c[0], c[1]]
-            })
-            .collect();
-        let mut lo = [f64::INFINITY; 2];
-        let mut hi = [f64::NEG_INFINITY; 2];
-        for p in &pts {
-            for d in 0..2 {
-                lo[d] = lo[d].min(p[d]);
-                hi[d] = hi[d].max(p[d]);
+        };
+        let mut pts: Vec<Vec<f64>> = Vec::new();
+        let mut out = Vec::new();
+        for (i, t) in self.trials.iter().enumerate() {
+            let Some(r) = &t.result else { continue };
+            if r.budget == budget {
+                let e = obj.evaluate(r);
+                if let (Some(y), true) = (e.y, e.feasible) {
+                    pts.push(y);
+                }
+            }
+            match hypervolume(&pts, &reference) {
+                Ok(hv) => out.push((i, hv)),
+                Err(_) => return Vec::new(),
             }
         }
-        let mut reference = [0.0; 2];
-        let mut scale = [1.0; 2];
-        for d in 0..2 {
-            let span = (hi[d] - lo[d]).max(1e-12);
-            reference[d] = hi[d] + 0.1 * span;
-            scale[d] = reference[d] - lo[d];
-        }
-        let norm: Vec<[f64; 2]> = pts
-            .iter()
-            .map(|p| [(p[0] - lo[0]) / scale[0], (p[1] - lo[1]) / scale[1]])
-            .collect();
-        (0..order.len())
-            .map(|k| (order[k], hypervolume_2d(&norm[..=k], [1.0, 1.0])))
-            .collect()
+        out
     }
 
     /// The generator hyperparameters that vary across the study's trials (the searched ones),
@@ -462,30 +461,6 @@ impl StudyData {
     }
 }
 
-/// `a` dominates `b` (minimisation): no worse everywhere, better somewhere.
-pub fn dominates(a: &[f64], b: &[f64]) -> bool {
-    a.iter().zip(b).all(|(x, y)| x <= y) && a.iter().zip(b).any(|(x, y)| x < y)
-}
-
-/// The area dominated by `pts` (minimisation) and bounded by `reference`.
-pub fn hypervolume_2d(pts: &[[f64; 2]], reference: [f64; 2]) -> f64 {
-    let mut p: Vec<[f64; 2]> = pts
-        .iter()
-        .copied()
-        .filter(|q| q[0] < reference[0] && q[1] < reference[1])
-        .collect();
-    p.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let mut area = 0.0;
-    let mut best_y = reference[1];
-    for q in p {
-        if q[1] < best_y {
-            area += (reference[0] - q[0]) * (best_y - q[1]);
-            best_y = q[1];
-        }
-    }
-    area
-}
-
 /// A flat hyperparameter value as a number (string columns: their index in `levels`).
 pub fn flat_number(v: &FlatValue) -> Option<f64> {
     match v {
@@ -508,25 +483,5 @@ pub fn flat_text(v: &FlatValue) -> String {
             }
         }
         FlatValue::Str(s) => s.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hypervolume_of_a_staircase() {
-        let hv = hypervolume_2d(&[[0.0, 0.5], [0.5, 0.0], [0.6, 0.6]], [1.0, 1.0]);
-        assert!((hv - 0.75).abs() < 1e-12, "{hv}");
-        assert_eq!(hypervolume_2d(&[], [1.0, 1.0]), 0.0);
-        assert_eq!(hypervolume_2d(&[[2.0, 0.0]], [1.0, 1.0]), 0.0);
-    }
-
-    #[test]
-    fn dominance() {
-        assert!(dominates(&[0.0, 1.0], &[0.0, 2.0]));
-        assert!(!dominates(&[0.0, 1.0], &[0.0, 1.0]));
-        assert!(!dominates(&[0.0, 3.0], &[1.0, 2.0]));
     }
 }

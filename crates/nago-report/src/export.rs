@@ -1,158 +1,140 @@
 //! Export of a found model: its weights (safetensors) and arch.json, copied side by side into
 //! a directory that the Python module `nago_export` loads into PyTorch without nago.
 
-use crate::data::{find_weights, StudyData};
+use crate::data::{find_weights, StudyData, EXPORTED_WEIGHTS};
 use anyhow::{bail, Context, Result};
 use nago_arch::Arch;
+use nago_store::TrialDir;
+use safetensors::tensor::{TensorView, View};
+pub use safetensors::Dtype;
+use safetensors::SafeTensors;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Schema tag of `export.json`.
 pub const EXPORT_SCHEMA: &str = "nago.export/1";
 
-/// One tensor of a safetensors file, from its header.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct TensorInfo {
-    /// `F32`, `F16`, `BF16`, `I64`, …
-    pub dtype: String,
-    /// The shape.
-    pub shape: Vec<u64>,
-    /// Byte range in the data section.
-    pub data_offsets: [u64; 2],
-}
-
-/// A safetensors file in memory: its tensors' headers and the data section.
-#[derive(Debug, Clone)]
-pub struct SafeTensors {
-    /// Tensor headers by name.
-    pub tensors: BTreeMap<String, TensorInfo>,
-    /// The `__metadata__` map, if any.
-    pub metadata: BTreeMap<String, String>,
-    /// The data section (after the header).
+/// One tensor of a safetensors file, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Its element type.
+    pub dtype: Dtype,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its bytes (little-endian, C order).
     pub data: Vec<u8>,
 }
 
-impl SafeTensors {
-    /// The bytes of one tensor.
-    pub fn bytes(&self, name: &str) -> Option<&[u8]> {
-        let t = self.tensors.get(name)?;
-        Some(&self.data[t.data_offsets[0] as usize..t.data_offsets[1] as usize])
+impl Tensor {
+    /// A tensor, checked: `data` must hold exactly the shape's values of `dtype`.
+    pub fn new(dtype: Dtype, shape: Vec<usize>, data: Vec<u8>) -> Result<Tensor> {
+        TensorView::new(dtype, shape.clone(), &data)
+            .map_err(|e| anyhow::anyhow!("tensor of {dtype:?} {shape:?}: {e}"))?;
+        Ok(Tensor { dtype, shape, data })
     }
-
-    /// Serialises `tensors` (name → (dtype, shape, bytes)) with `metadata`, in name order,
-    /// the header padded with spaces to a multiple of 8 bytes.
-    pub fn write(
-        tensors: &BTreeMap<String, (String, Vec<u64>, Vec<u8>)>,
-        metadata: &BTreeMap<String, String>,
-    ) -> Vec<u8> {
-        let mut header = serde_json::Map::new();
-        if !metadata.is_empty() {
-            header.insert(
-                "__metadata__".into(),
-                serde_json::to_value(metadata).expect("strings"),
-            );
-        }
-        let mut off = 0u64;
-        for (name, (dtype, shape, bytes)) in tensors {
-            let end = off + bytes.len() as u64;
-            header.insert(
-                name.clone(),
-                serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [off, end]}),
-            );
-            off = end;
-        }
-        let mut h = serde_json::to_vec(&header).expect("JSON");
-        while h.len() & 7 != 0 {
-            h.push(b' ');
-        }
-        let mut out = Vec::with_capacity(8 + h.len() + off as usize);
-        out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-        out.extend_from_slice(&h);
-        for (_, _, bytes) in tensors.values() {
-            out.extend_from_slice(bytes);
-        }
-        out
+    /// The number of values.
+    pub fn numel(&self) -> u64 {
+        self.shape.iter().map(|&d| d as u64).product()
     }
 }
 
-/// Reads and checks a safetensors file: the 8-byte little-endian header length, the JSON
-/// header, and that every tensor's byte range lies in the file and matches its dtype and
-/// shape.
-pub fn read_safetensors(path: &Path) -> Result<SafeTensors> {
+impl View for &Tensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// A safetensors file in memory: its tensors by name and its `__metadata__` map.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WeightsFile {
+    /// Tensors by name.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// The `__metadata__` map (empty when the file has none).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl WeightsFile {
+    /// The bytes of one tensor.
+    pub fn bytes(&self, name: &str) -> Option<&[u8]> {
+        self.tensors.get(name).map(|t| t.data.as_slice())
+    }
+
+    /// Parses safetensors bytes (the `safetensors` crate checks the header, every tensor's
+    /// byte range, dtype and shape).
+    pub fn parse(bytes: &[u8]) -> Result<WeightsFile> {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tensors = st
+            .iter()
+            .map(|(name, v)| {
+                (
+                    name.to_string(),
+                    Tensor {
+                        dtype: v.dtype(),
+                        shape: v.shape().to_vec(),
+                        data: v.data().to_vec(),
+                    },
+                )
+            })
+            .collect();
+        let metadata = header
+            .metadata()
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Ok(WeightsFile { tensors, metadata })
+    }
+
+    /// Serialises the tensors and the metadata (the `safetensors` crate's layout: the header
+    /// padded with spaces to a multiple of 8 bytes, tensors ordered by dtype alignment, then
+    /// by name).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let meta: Option<HashMap<String, String>> = (!self.metadata.is_empty()).then(|| {
+            self.metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
+        safetensors::serialize(self.tensors.iter(), meta).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// Reads and checks a safetensors file.
+pub fn read_safetensors(path: &Path) -> Result<WeightsFile> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if bytes.len() < 8 {
-        bail!("{}: too short for a safetensors file", path.display());
-    }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
-    if n > bytes.len() - 8 {
-        bail!("{}: header length {n} exceeds the file", path.display());
-    }
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + n]).with_context(|| {
-            format!(
-                "{}: the safetensors header is not a JSON object",
-                path.display()
-            )
-        })?;
-    let data = bytes[8 + n..].to_vec();
-    let data_len = data.len() as u64;
-    let mut tensors = BTreeMap::new();
-    let mut metadata = BTreeMap::new();
-    for (name, v) in header {
-        if name == "__metadata__" {
-            metadata = serde_json::from_value(v).unwrap_or_default();
-            continue;
-        }
-        let t: TensorInfo = serde_json::from_value(v)
-            .with_context(|| format!("{}: tensor {name}: bad header entry", path.display()))?;
-        let width = match t.dtype.as_str() {
-            "F64" | "I64" | "U64" => 8,
-            "F32" | "I32" | "U32" => 4,
-            "F16" | "BF16" | "I16" | "U16" => 2,
-            "I8" | "U8" | "BOOL" => 1,
-            other => bail!("{}: tensor {name}: unknown dtype {other}", path.display()),
-        };
-        let numel: u64 = t.shape.iter().product();
-        let [a, b] = t.data_offsets;
-        if b < a || b > data_len || b - a != numel * width {
-            bail!(
-                "{}: tensor {name}: byte range {a}..{b} does not hold {numel} {} values within {data_len} data bytes",
-                path.display(),
-                t.dtype
-            );
-        }
-        tensors.insert(name, t);
-    }
-    Ok(SafeTensors {
-        tensors,
-        metadata,
-        data,
-    })
+    WeightsFile::parse(&bytes)
+        .with_context(|| format!("{}: not a valid safetensors file", path.display()))
 }
 
 /// The network's tensors from a weights file: the trainer's `checkpoint.safetensors` holds
-/// `model/<name>` (weights and BN statistics) and `momentum/<name>` (optimiser state); only
-/// the `model/` tensors are kept, the prefix removed. A file without `model/` tensors is
-/// taken as it is.
-pub fn model_tensors(st: &SafeTensors) -> BTreeMap<String, (String, Vec<u64>, Vec<u8>)> {
+/// `model/<name>` (weights and BN statistics), `momentum/<name>` (optimiser state) and may
+/// hold `meta/json` (the checkpoint's metadata, uint8); only the `model/` tensors are kept,
+/// the prefix removed. A file without `model/` tensors (an exported `weights.safetensors`)
+/// is taken as it is, less any `meta/` tensor.
+pub fn model_tensors(st: &WeightsFile) -> BTreeMap<String, Tensor> {
     let has_model = st.tensors.keys().any(|k| k.starts_with("model/"));
     st.tensors
         .iter()
         .filter_map(|(k, t)| {
             let name = if has_model {
                 k.strip_prefix("model/")?
+            } else if k.starts_with("meta/") {
+                return None;
             } else {
                 k.as_str()
             };
-            Some((
-                name.to_string(),
-                (
-                    t.dtype.clone(),
-                    t.shape.clone(),
-                    st.bytes(k).expect("checked").to_vec(),
-                ),
-            ))
+            Some((name.to_string(), t.clone()))
         })
         .collect()
 }
@@ -217,7 +199,7 @@ pub fn export_trial(
         .iter()
         .find(|t| t.id == trial)
         .with_context(|| format!("{}: no trial {trial}", run.join("trials").display()))?;
-    let arch_path = t.dir.join("arch.json");
+    let arch_path = t.dir.arch_path();
     let arch_text = std::fs::read_to_string(&arch_path)
         .with_context(|| format!("{}: cannot read", arch_path.display()))?;
     let arch = Arch::from_json(&arch_text).with_context(|| format!("{}", arch_path.display()))?;
@@ -225,8 +207,8 @@ pub fn export_trial(
         Some(w) => w.to_path_buf(),
         None => find_weights(&t.dir).with_context(|| {
             format!(
-                "{}: no weights (weights.safetensors or checkpoint.safetensors) — has the trial been trained?",
-                t.dir.display()
+                "{}: no weights ({EXPORTED_WEIGHTS} or the trainer's checkpoint) — has the trial been trained?",
+                t.dir.path().display()
             )
         })?,
     };
@@ -240,7 +222,7 @@ pub fn export_trial(
     let params: u64 = tensors
         .iter()
         .filter(|(n, _)| !is_buffer(n))
-        .map(|(_, t)| t.1.iter().product::<u64>())
+        .map(|(_, t)| t.numel())
         .sum();
     if params != arch.counts.params {
         bail!(
@@ -258,11 +240,16 @@ pub fn export_trial(
     ]
     .into_iter()
     .collect();
-    nago_store::atomic_write(
-        &out.join("weights.safetensors"),
-        &SafeTensors::write(&tensors, &meta),
-    )?;
-    nago_store::atomic_write(&out.join("arch.json"), arch_text.as_bytes())?;
+    let file = WeightsFile {
+        tensors,
+        metadata: meta,
+    };
+    let bytes = file.to_bytes()?;
+    let tensors = file.tensors;
+    nago_store::atomic_write(&out.join(EXPORTED_WEIGHTS), &bytes)?;
+    // The export directory names its arch.json as a trial directory does.
+    let arch_out = TrialDir::at(out).arch_path();
+    nago_store::atomic_write(&arch_out, arch_text.as_bytes())?;
     let manifest = ExportManifest {
         schema: EXPORT_SCHEMA.into(),
         study: d.study.name.clone(),

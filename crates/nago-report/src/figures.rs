@@ -196,7 +196,9 @@ pub fn pareto(d: &StudyData) -> Figure {
         title,
         caption: format!(
             "{} completed evaluations, {} on the Pareto front (ringed, joined by the staircase), {} failed{}. \
-             Colour: {}. Hover a point for its trial id.",
+             Colour: {}. Axes in the metrics' own units (a log axis where the study says log); the front \
+             compares the study's model units (natural log where log), which order the points the same way. \
+             Hover a point for its trial id.",
             scored.len(),
             front.len(),
             failed.len(),
@@ -241,18 +243,19 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
     let trace = from_table.unwrap_or_else(|| d.hypervolume_trace());
     let caption = if table {
         "Hypervolume as nago-update records it in trials.parquet (column hypervolume): after each evaluation in the \
-         table's order (round, trial, budget), of the feasible front at the front's budget, in the optimiser's units \
-         (ln where the study says log) with its reference point."
+         table's order (round, trial, budget), of the feasible front at the front's budget, in the study's model units \
+         (minimised; natural log where the study says log) with its reference point."
             .to_string()
     } else {
-        "Normalised hypervolume of the first two objectives (the unit box runs from the best value of each to \
-         its worst plus 10% of its range, log10 where the study says log), after each completed evaluation \
-         (recomputed from the trial files: no trials.parquet yet)."
+        "Hypervolume recomputed from the trial files as nago-update computes trials.parquet's column (no \
+         trials.parquet yet): after each evaluation in (round, trial) order, of the feasible front at the budget \
+         nago-update compares, in the study's model units (minimised; natural log where the study says log) with \
+         the study's reference point."
             .to_string()
     };
     if trace.is_empty() {
-        let why = if d.objectives.len() < 2 {
-            "needs two objectives"
+        let why = if d.objectives.len() > 3 {
+            "exact hypervolume: at most three objectives"
         } else {
             "no completed trial yet"
         };
@@ -299,15 +302,7 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
     let mut p = Plot::new(
         title,
         xax,
-        Axis::fit(
-            if table {
-                "hypervolume (optimiser units)"
-            } else {
-                "hypervolume (normalised)"
-            },
-            &ys,
-            false,
-        ),
+        Axis::fit("hypervolume (model units)", &ys, false),
         W,
         H,
     );

@@ -63,7 +63,7 @@ pub fn build_figures(
     let mut curves = Vec::new();
     for &i in &best {
         let t = &d.trials[i];
-        let p = t.dir.join("epochs.parquet");
+        let p = t.dir.epochs_path();
         if p.is_file() {
             match epochs::read_curve(&t.id, &p) {
                 Ok(c) => curves.push(c),
@@ -79,7 +79,7 @@ pub fn build_figures(
             warnings.push(format!("trial {}: no arch.json to draw", t.id));
             continue;
         };
-        let (svg, how) = archpic::picture(arch, Some(&t.dir.join("arch.dot")), opts.graphviz);
+        let (svg, how) = archpic::picture(arch, Some(&t.dir.dot_path()), opts.graphviz);
         match how {
             Renderer::Graphviz => gv += 1,
             Renderer::Own => own += 1,

@@ -5,8 +5,8 @@
 #[allow(dead_code)]
 mod synthetic;
 
-use nago_report::data::dominates;
-use nago_report::export::{export_trial, read_safetensors, SafeTensors};
+use nago_bo::pareto::dominates;
+use nago_report::export::{export_trial, read_safetensors, Dtype, Tensor, WeightsFile};
 use nago_report::{best, write_report, ReportOptions, StudyData};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,18 +74,88 @@ fn pareto_set_is_exactly_the_non_dominated() {
     assert_eq!(scored.len(), 21);
     assert!(!front.is_empty());
     for &i in &scored {
-        let p = d.min_coords(&d.trials[i]);
+        let p = d.model_values(&d.trials[i]).unwrap();
         let dominated = scored
             .iter()
-            .any(|&j| dominates(&d.min_coords(&d.trials[j]), &p));
+            .any(|&j| dominates(&d.model_values(&d.trials[j]).unwrap(), &p));
         assert_eq!(front.contains(&i), !dominated, "{}", d.trials[i].id);
     }
+    // One value per evaluation with a result (21 ok, 2 failed), as trials.parquet has.
     let hv = d.hypervolume_trace();
-    assert_eq!(hv.len(), 21);
+    assert_eq!(hv.len(), 23);
     for w in hv.windows(2) {
         assert!(w[1].1 >= w[0].1 - 1e-12, "hypervolume must not decrease");
     }
-    assert!(hv.last().unwrap().1 <= 1.0 && hv.last().unwrap().1 > 0.0);
+    assert!(hv.last().unwrap().1 > 0.0);
+}
+
+#[test]
+fn hypervolume_trace_equals_nago_updates_column() {
+    let s = study(24);
+    let d = StudyData::load(s.path()).unwrap();
+    assert!(d.tables.is_none());
+    let ours: Vec<(String, f64)> = d
+        .hypervolume_trace()
+        .into_iter()
+        .map(|(i, hv)| (d.trials[i].id.clone(), hv))
+        .collect();
+    nago_study::update(&d.dir, None).unwrap();
+    let d2 = StudyData::load(s.path()).unwrap();
+    let table = &d2
+        .tables
+        .as_ref()
+        .expect("trials.parquet written")
+        .hypervolume;
+    assert_eq!(ours.len(), table.len());
+    for ((id, hv), (tid, _, thv)) in ours.iter().zip(table) {
+        assert_eq!(id, tid);
+        assert!(
+            (hv - thv).abs() <= 1e-12 * thv.abs().max(1.0),
+            "{id}: {hv} vs {thv}"
+        );
+    }
+    // After nago-update the report recomputes the same numbers (surrogate.json's reference).
+    let again: Vec<f64> = d2.hypervolume_trace().into_iter().map(|p| p.1).collect();
+    let col: Vec<f64> = table.iter().map(|r| r.2).collect();
+    assert_eq!(again, col);
+    // The front the report shows at the model budget is pareto.parquet's.
+    assert_eq!(d2.pareto().len(), d2.tables.as_ref().unwrap().front.len());
+}
+
+#[test]
+fn best_reports_unreadable_files_and_still_succeeds() {
+    let s = study(12);
+    let d = StudyData::load(s.path()).unwrap();
+    let bad = d.trials[1].dir.result_path();
+    std::fs::write(&bad, b"{ not json").unwrap();
+    let bad_p = d.trials[2].dir.proposal_path();
+    std::fs::write(&bad_p, b"[]").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nago-report"))
+        .args(["best", "--run"])
+        .arg(s.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+    assert!(stderr.contains(&bad_p.display().to_string()), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    // The others are still there: 12 trials, one pending, two unreadable.
+    let d = StudyData::load(s.path()).unwrap();
+    assert_eq!(d.trials.len(), 11);
+    assert_eq!(d.warnings.len(), 2);
+    let rows = best::best_rows(&d, best::Front::AllBudgets);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert!(stdout.contains(&r.trial), "{stdout}");
+    }
+    assert!(
+        stdout.contains(&format!("({} trials in all)", 11)),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -149,39 +219,47 @@ fn f32_bytes(n: usize, v: f32) -> Vec<u8> {
     (0..n).flat_map(|_| v.to_le_bytes()).collect()
 }
 
+fn f32_tensor(shape: Vec<usize>, v: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(Dtype::F32, shape, f32_bytes(n, v)).unwrap()
+}
+
+fn write_weights(path: &Path, tensors: &BTreeMap<String, Tensor>) {
+    let f = WeightsFile {
+        tensors: tensors.clone(),
+        metadata: BTreeMap::new(),
+    };
+    std::fs::write(path, f.to_bytes().unwrap()).unwrap();
+}
+
 #[test]
 fn export_keeps_the_model_tensors_of_a_checkpoint() {
     let s = study(8);
     let d = StudyData::load(s.path()).unwrap();
     let t = &d.trials[0];
     let params = t.arch.as_ref().unwrap().counts.params as usize;
-    // A checkpoint like the trainer's: model/ weights and BN statistics, momentum/ buffers.
+    // A checkpoint like the trainer's: model/ weights and BN statistics, momentum/ buffers,
+    // and the checkpoint's metadata as a uint8 tensor.
     let mut tensors = BTreeMap::new();
     tensors.insert(
         "model/all.weight".to_string(),
-        (
-            "F32".to_string(),
-            vec![params as u64],
-            f32_bytes(params, 0.5),
-        ),
+        f32_tensor(vec![params], 0.5),
     );
     tensors.insert(
         "model/bn.running_mean".to_string(),
-        ("F32".to_string(), vec![4], f32_bytes(4, 0.0)),
+        f32_tensor(vec![4], 0.0),
     );
     tensors.insert(
         "momentum/all.weight".to_string(),
-        (
-            "F32".to_string(),
-            vec![params as u64],
-            f32_bytes(params, 1.0),
-        ),
+        f32_tensor(vec![params], 1.0),
     );
-    std::fs::write(
-        t.dir.join("checkpoint.safetensors"),
-        SafeTensors::write(&tensors, &BTreeMap::new()),
-    )
-    .unwrap();
+    let meta = br#"{"epoch":3}"#.to_vec();
+    tensors.insert(
+        "meta/json".to_string(),
+        Tensor::new(Dtype::U8, vec![meta.len()], meta).unwrap(),
+    );
+    let ckpt = t.dir.checkpoint_path();
+    write_weights(&ckpt, &tensors);
     let out = s.path().join("export");
     let m = export_trial(s.path(), &t.id, &out, None).unwrap();
     assert_eq!(m.params_in_weights, params as u64);
@@ -190,25 +268,30 @@ fn export_keeps_the_model_tensors_of_a_checkpoint() {
     let names: Vec<&String> = w.tensors.keys().collect();
     assert_eq!(names, ["all.weight", "bn.running_mean"]);
     assert_eq!(w.bytes("all.weight").unwrap(), &f32_bytes(params, 0.5)[..]);
+    assert_eq!(w.tensors["all.weight"].dtype, Dtype::F32);
+    assert_eq!(w.tensors["all.weight"].shape, [params]);
     assert_eq!(w.metadata["nago.trial"], t.id);
+    assert_eq!(w.metadata["format"], "pt");
     assert!(out.join("arch.json").is_file() && out.join("export.json").is_file());
+    // The layout python/nago_export reads: 8-byte length, a JSON header padded to 8 bytes,
+    // each tensor's byte range inside the data section.
+    let bytes = std::fs::read(out.join("weights.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0);
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    assert_eq!(header["all.weight"]["dtype"], "F32");
+    assert_eq!(header["all.weight"]["shape"][0], params as u64);
+    assert_eq!(header["__metadata__"]["nago.study"], d.study.name.as_str());
 
     // A weights file whose size disagrees with arch.json is refused, and nothing is written.
     tensors.remove("momentum/all.weight");
-    tensors.insert(
-        "model/all.weight".to_string(),
-        ("F32".to_string(), vec![3], f32_bytes(3, 0.5)),
-    );
-    std::fs::write(
-        t.dir.join("checkpoint.safetensors"),
-        SafeTensors::write(&tensors, &BTreeMap::new()),
-    )
-    .unwrap();
+    tensors.insert("model/all.weight".to_string(), f32_tensor(vec![3], 0.5));
+    write_weights(&ckpt, &tensors);
     let out2 = s.path().join("export2");
     let e = export_trial(s.path(), &t.id, &out2, None).unwrap_err();
     assert!(format!("{e:#}").contains("counts"), "{e:#}");
     assert!(!out2.exists());
     // Not safetensors at all.
-    std::fs::write(t.dir.join("checkpoint.safetensors"), b"garbage!garbage").unwrap();
+    std::fs::write(&ckpt, b"garbage!garbage").unwrap();
     assert!(export_trial(s.path(), &t.id, &out2, None).is_err());
 }

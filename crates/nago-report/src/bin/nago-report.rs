@@ -103,7 +103,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
             )?;
             for w in &s.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("nago-report: warning: {w}");
             }
             println!(
                 "{}: {} figures ({} architecture pictures by Graphviz, {} drawn without it)",
@@ -115,6 +115,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Best { run, format, front } => {
             let d = StudyData::load(&run)?;
+            // Nothing left out silently: every unreadable trial file, named, on stderr.
+            for w in &d.warnings {
+                eprintln!("nago-report: warning: {w}");
+            }
             match format {
                 Format::Table => print!("{}", best::text_table(&d, front)),
                 Format::Csv => print!("{}", best::csv_table(&d, front)),
