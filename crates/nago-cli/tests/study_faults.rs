@@ -130,12 +130,18 @@ fn an_unreadable_proposal_keeps_its_id_and_counts_as_an_evaluation() {
     }
     assert_eq!(run("nago-update", &["--run", &s]).0, 0);
     // The newest trial's proposal becomes unreadable (another schema version).
-    let newest = Path::new(&s).join("trials").join(&r0[1]).join("proposal.json");
+    let newest = Path::new(&s)
+        .join("trials")
+        .join(&r0[1])
+        .join("proposal.json");
     let text = fs::read_to_string(&newest).unwrap();
     fs::write(&newest, text.replace("nago.proposal/1", "nago.proposal/2")).unwrap();
     let (code, out, err) = run("nago-propose", &["--run", &s, "--json"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains(&r0[1]) && err.contains("proposal.json"), "{err}");
+    assert!(
+        err.contains(&r0[1]) && err.contains("proposal.json"),
+        "{err}"
+    );
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let ids: Vec<&str> = v["trials"]
         .as_array()
@@ -143,7 +149,11 @@ fn an_unreadable_proposal_keeps_its_id_and_counts_as_an_evaluation() {
         .iter()
         .map(|t| t["trial"].as_str().unwrap())
         .collect();
-    assert!(!ids.contains(&r0[1].as_str()), "id {} given again: {ids:?}", r0[1]);
+    assert!(
+        !ids.contains(&r0[1].as_str()),
+        "id {} given again: {ids:?}",
+        r0[1]
+    );
     assert!(!ids.contains(&r0[0].as_str()), "{ids:?}");
     // The old trial's outputs were not touched.
     assert!(Path::new(&s)
@@ -188,7 +198,11 @@ fn a_propose_that_dies_before_publishing_its_round_is_rolled_back() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
-    assert_eq!(orphans.len(), 4, "the failed run wrote its trials: {orphans:?}");
+    assert_eq!(
+        orphans.len(),
+        4,
+        "the failed run wrote its trials: {orphans:?}"
+    );
     fs::remove_file(&blocker).unwrap();
     // The next run removes them and proposes the round cleanly.
     let (code, out, err) = run("nago-propose", &["--run", &s, "--json"]);
@@ -214,7 +228,10 @@ fn an_empty_surrogate_json_is_an_error_not_a_new_reference_point() {
     fs::write(Path::new(&s).join("surrogate.json"), "").unwrap();
     let (code, _, err) = run("nago-update", &["--run", &s]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("surrogate.json") && err.contains("reference point"), "{err}");
+    assert!(
+        err.contains("surrogate.json") && err.contains("reference point"),
+        "{err}"
+    );
     assert_eq!(
         table,
         fs::read(Path::new(&s).join("trials.parquet")).unwrap(),
@@ -292,7 +309,10 @@ fn a_full_disk_in_nago_generate_is_retryable_not_a_final_crash() {
     assert_eq!(run("nago-propose", &["--run", &s]).0, 0);
     let t = trials_of(&s, 0);
     let filler = fill(&mnt.0);
-    let (code, _, err) = run("nago-generate", &["--run", &s, "--index", "0", "--round", "0"]);
+    let (code, _, err) = run(
+        "nago-generate",
+        &["--run", &s, "--index", "0", "--round", "0"],
+    );
     assert_eq!(code, 3, "exit 3 (retryable I/O failure): {err}");
     let dir = Path::new(&s).join("trials").join(&t[0]);
     assert!(!dir.join("arch.json").exists(), "no half-written arch.json");
@@ -304,9 +324,16 @@ fn a_full_disk_in_nago_generate_is_retryable_not_a_final_crash() {
     );
     // Space freed: the same command succeeds and the trial goes on.
     fs::remove_file(filler).unwrap();
-    let (code, _, err) = run("nago-generate", &["--run", &s, "--index", "0", "--round", "0"]);
+    let (code, _, err) = run(
+        "nago-generate",
+        &["--run", &s, "--index", "0", "--round", "0"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(dir.join("arch.json").is_file());
     let (_, out, _) = run("nago-status", &["pending", "--run", &s, "--round", "0"]);
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["0", "1"], "both still to train");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["0", "1"],
+        "both still to train"
+    );
 }

@@ -439,7 +439,11 @@ pub fn run_search(opts: &SearchOptions) -> Result<SearchSummary> {
         if !sd.rounds()?.is_empty() {
             study_stage(opts, "nago-update", &[])?;
             // The current front, as a table (a missing report tool is not worth failing for).
-            let best = ["best".to_string(), "--run".into(), opts.run.display().to_string()];
+            let best = [
+                "best".to_string(),
+                "--run".into(),
+                opts.run.display().to_string(),
+            ];
             let _ = stage(&opts.bin_dir.join("nago-report"), &best, None, None, &[]);
         }
         if !errors.is_empty() && !progressed {

@@ -139,7 +139,14 @@ pub fn compare_epochs(stored: &Path, rerun: &Path) -> Result<Vec<Difference>> {
     };
     let (a, b) = (read(&pa)?, read(&pb)?);
     let key = |r: &nago_table::EpochRow| {
-        [r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr].map(f64::to_bits)
+        [
+            r.train_loss,
+            r.train_accuracy,
+            r.val_loss,
+            r.val_accuracy,
+            r.lr,
+        ]
+        .map(f64::to_bits)
     };
     let mut diffs = Vec::new();
     match (a, b) {

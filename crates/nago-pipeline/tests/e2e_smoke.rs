@@ -176,12 +176,7 @@ fn killed_search_resumes_with_every_trial_once() {
     let r1 = sd.proposals(1).unwrap().trials;
     let finished = r1
         .iter()
-        .filter(|t| {
-            matches!(
-                sd.trial(t).state(1.0),
-                nago_store::TrialState::Done(_)
-            )
-        })
+        .filter(|t| matches!(sd.trial(t).state(1.0), nago_store::TrialState::Done(_)))
         .count();
     assert!(
         finished < r1.len(),

@@ -163,14 +163,20 @@ fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
         "the resumed search failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(killed >= 2, "only {killed} kills landed before the search ended");
+    assert!(
+        killed >= 2,
+        "only {killed} kills landed before the search ended"
+    );
 
     let sb = StudyDir::new(&b);
     assert_eq!(trial_ids(&sb), ids, "the same trials, each once");
     for t in &ids {
         let (da, db) = (sa.trial_dir(t), sb.trial_dir(t));
         let diffs = nago_pipeline::rerun::compare_ignoring(&da, &db, &["start_epoch"]).unwrap();
-        assert!(diffs.is_empty(), "trial {t} differs after {killed} kills: {diffs:?}");
+        assert!(
+            diffs.is_empty(),
+            "trial {t} differs after {killed} kills: {diffs:?}"
+        );
         assert_eq!(
             parquet_cells(&da.join("epochs.parquet")),
             parquet_cells(&db.join("epochs.parquet")),

@@ -53,7 +53,10 @@ pub struct Study {
 pub const KNOWN_METRICS: [(&str, &str); 12] = [
     ("val_error", "validation error, fraction in [0, 1]"),
     ("val_accuracy", "validation accuracy, fraction in [0, 1]"),
-    ("test_accuracy", "test accuracy, fraction in [0, 1] (reported, never chosen on)"),
+    (
+        "test_accuracy",
+        "test accuracy, fraction in [0, 1] (reported, never chosen on)",
+    ),
     ("params", "trainable parameters"),
     ("macs", "multiply-accumulates per image"),
     ("memory_mb", "parameter memory, MB"),
@@ -368,7 +371,8 @@ impl Study {
 
     /// Whether `name` is a metric that objectives and constraints may use.
     pub fn knows_metric(&self, name: &str) -> bool {
-        KNOWN_METRICS.iter().any(|(m, _)| *m == name) || self.extra_metrics.iter().any(|m| m == name)
+        KNOWN_METRICS.iter().any(|(m, _)| *m == name)
+            || self.extra_metrics.iter().any(|m| m == name)
     }
 
     fn validate_metrics(&self) -> Result<(), SpaceError> {
@@ -395,7 +399,10 @@ impl Study {
                 if self.extra_metrics.is_empty() {
                     String::new()
                 } else {
-                    format!(", and this study's extra_metrics {}", self.extra_metrics.join(", "))
+                    format!(
+                        ", and this study's extra_metrics {}",
+                        self.extra_metrics.join(", ")
+                    )
                 }
             ),
         };
@@ -467,7 +474,11 @@ impl Study {
         finite("budgets.eta", b.eta)?;
         for (f, v) in [("budgets.min", b.min), ("budgets.max", b.max)] {
             if v < 1.0 || v.fract() != 0.0 || v > 100_000.0 {
-                return Err(SpaceError::range(f, v, "a whole number of epochs from 1 to 100000"));
+                return Err(SpaceError::range(
+                    f,
+                    v,
+                    "a whole number of epochs from 1 to 100000",
+                ));
             }
         }
         if b.max < b.min {
@@ -493,7 +504,11 @@ impl Study {
             ("search.final_samples", s.final_samples, 1, 10_000),
         ] {
             if v < lo || v > hi {
-                return Err(SpaceError::range(f, v, format!("an integer from {lo} to {hi}")));
+                return Err(SpaceError::range(
+                    f,
+                    v,
+                    format!("an integer from {lo} to {hi}"),
+                ));
             }
         }
         Ok(())
@@ -516,7 +531,11 @@ impl Study {
         }
         finite("training.weight_decay", t.weight_decay)?;
         if t.weight_decay < 0.0 {
-            return Err(SpaceError::range("training.weight_decay", t.weight_decay, "a number ≥ 0"));
+            return Err(SpaceError::range(
+                "training.weight_decay",
+                t.weight_decay,
+                "a number ≥ 0",
+            ));
         }
         if t.batch_size == 0 {
             return Err(SpaceError::range("training.batch_size", 0, "at least 1"));

@@ -270,12 +270,21 @@ fn load_err(path: &[&str], value: serde_json::Value) -> String {
 #[test]
 fn a_typo_in_a_metric_name_is_an_error_naming_the_field_and_the_valid_names() {
     let e = load_err(&["objectives", "0", "metric"], "val_eror".into());
-    assert!(e.contains("objectives[0].metric") && e.contains("val_eror"), "{e}");
-    assert!(e.contains("val_error") && e.contains("params") && e.contains("extra_metrics"), "{e}");
+    assert!(
+        e.contains("objectives[0].metric") && e.contains("val_eror"),
+        "{e}"
+    );
+    assert!(
+        e.contains("val_error") && e.contains("params") && e.contains("extra_metrics"),
+        "{e}"
+    );
     let mut doc: serde_json::Value = serde_json::from_str(&study("{}")).unwrap();
     doc["constraints"] = serde_json::json!([{"metric": "parmas", "max": 1e5}]);
     let e = Study::from_json(&doc.to_string()).unwrap_err().to_string();
-    assert!(e.contains("constraints[0].metric") && e.contains("parmas"), "{e}");
+    assert!(
+        e.contains("constraints[0].metric") && e.contains("parmas"),
+        "{e}"
+    );
     // A metric of the user's own trainer is fine once declared, and listed when misspelt.
     doc["constraints"] = serde_json::json!([{"metric": "latency_ms", "max": 5.0}]);
     assert!(Study::from_json(&doc.to_string()).is_err());
@@ -290,25 +299,61 @@ fn a_typo_in_a_metric_name_is_an_error_naming_the_field_and_the_valid_names() {
 fn numeric_fields_are_range_checked_at_load_with_the_field_named() {
     let cases: Vec<(&[&str], serde_json::Value, &str)> = vec![
         (&["dataset", "validation"], 0.into(), "dataset.validation"),
-        (&["dataset", "validation"], 60000.into(), "dataset.validation"),
+        (
+            &["dataset", "validation"],
+            60000.into(),
+            "dataset.validation",
+        ),
         (&["dataset", "name"], "fashion_mnist".into(), "dataset.name"),
         (&["budgets", "min"], 0.5.into(), "budgets.min"),
         (&["budgets", "max"], 2.5.into(), "budgets.max"),
         (&["budgets", "min"], 0.into(), "budgets.min"),
         (&["budgets", "eta"], 1.into(), "budgets.eta"),
-        (&["training", "train_subset"], 0.into(), "training.train_subset"),
-        (&["training", "train_subset"], 58000.into(), "training.train_subset"),
+        (
+            &["training", "train_subset"],
+            0.into(),
+            "training.train_subset",
+        ),
+        (
+            &["training", "train_subset"],
+            58000.into(),
+            "training.train_subset",
+        ),
         (&["training", "lr"], 0.into(), "training.lr"),
         (&["training", "lr"], (-1.0).into(), "training.lr"),
         (&["training", "momentum"], 1.0.into(), "training.momentum"),
-        (&["training", "label_smoothing"], 1.5.into(), "training.label_smoothing"),
-        (&["training", "weight_decay"], (-0.1).into(), "training.weight_decay"),
+        (
+            &["training", "label_smoothing"],
+            1.5.into(),
+            "training.label_smoothing",
+        ),
+        (
+            &["training", "weight_decay"],
+            (-0.1).into(),
+            "training.weight_decay",
+        ),
         (&["training", "batch_size"], 0.into(), "training.batch_size"),
-        (&["search", "batch_size"], 100000.into(), "search.batch_size"),
+        (
+            &["search", "batch_size"],
+            100000.into(),
+            "search.batch_size",
+        ),
         (&["search", "batch_size"], 0.into(), "search.batch_size"),
-        (&["search", "initial_design"], 100000.into(), "search.initial_design"),
-        (&["search", "max_evaluations"], 0.into(), "search.max_evaluations"),
-        (&["search", "final_samples"], 0.into(), "search.final_samples"),
+        (
+            &["search", "initial_design"],
+            100000.into(),
+            "search.initial_design",
+        ),
+        (
+            &["search", "max_evaluations"],
+            0.into(),
+            "search.max_evaluations",
+        ),
+        (
+            &["search", "final_samples"],
+            0.into(),
+            "search.final_samples",
+        ),
     ];
     for (path, v, field) in cases {
         let e = load_err(path, v.clone());

@@ -139,7 +139,9 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
         let Some((_, pid)) = name.rsplit_once(".tmp.") else {
             continue;
         };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
         if pid == me || process_alive(pid) {
             continue;
         }

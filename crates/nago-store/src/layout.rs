@@ -123,7 +123,8 @@ impl StudyDir {
                 let t = self.trial(id);
                 !t.has_outputs()
                     && !t.is_locked()
-                    && t.proposal().is_ok_and(|p| !self.proposals_path(p.round).is_file())
+                    && t.proposal()
+                        .is_ok_and(|p| !self.proposals_path(p.round).is_file())
             })
             .collect())
     }

@@ -243,7 +243,14 @@ impl TrialDir {
         if let Some(p) = previous.as_ref().filter(|p| p.is_final()) {
             return Ok(p.clone());
         }
-        let r = TrialResult::failure(&self.id, budget, status, error, retryable, previous.as_ref());
+        let r = TrialResult::failure(
+            &self.id,
+            budget,
+            status,
+            error,
+            retryable,
+            previous.as_ref(),
+        );
         crate::atomic_write_json(&self.result_path(), &r)?;
         Ok(r)
     }

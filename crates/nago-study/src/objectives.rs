@@ -37,7 +37,11 @@ impl<'a> Objectives<'a> {
     }
     /// The metric names, in order.
     pub fn names(&self) -> Vec<String> {
-        self.study.objectives.iter().map(|o| o.metric.clone()).collect()
+        self.study
+            .objectives
+            .iter()
+            .map(|o| o.metric.clone())
+            .collect()
     }
 
     /// A metric value of objective `k` in model units, or `None` (not finite, or ≤ 0 on a

@@ -160,7 +160,10 @@ impl Columns {
                 m.insert(name.clone(), Cell::F64(fin(r.metric(metric))));
             }
         }
-        m.insert("feasible".into(), Cell::Bool(Some(obj.evaluate(r).feasible)));
+        m.insert(
+            "feasible".into(),
+            Cell::Bool(Some(obj.evaluate(r).feasible)),
+        );
         self.cols
             .iter()
             .map(|(n, t)| m.remove(n).unwrap_or(Cell::null(*t)))
@@ -169,8 +172,7 @@ impl Columns {
 
     /// A row's objective values in model units, when it is `ok`, feasible and has them all.
     pub fn model_values(&self, obj: &Objectives, row: &[Cell]) -> Option<Vec<f64>> {
-        if row[self.status].as_str() != Some("ok") || row[self.feasible] != Cell::Bool(Some(true))
-        {
+        if row[self.status].as_str() != Some("ok") || row[self.feasible] != Cell::Bool(Some(true)) {
             return None;
         }
         (0..obj.len())

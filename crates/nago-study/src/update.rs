@@ -80,7 +80,11 @@ pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary
     let prev = SurrogateFile::read(sd)?;
 
     let mut s = UpdateSummary {
-        unfinished: trials.unfinished().iter().map(|t| t.id().to_string()).collect(),
+        unfinished: trials
+            .unfinished()
+            .iter()
+            .map(|t| t.id().to_string())
+            .collect(),
         ..Default::default()
     };
     let rows = merge_rows(sd, &cols, &obj, &trials, &mut s)?;

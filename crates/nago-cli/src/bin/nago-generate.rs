@@ -142,7 +142,11 @@ fn record_failure(dir: &std::path::Path, budget: f64, e: &anyhow::Error) {
         Ok(r) => eprintln!(
             "nago-generate: recorded {} ({})",
             t.result_path().display(),
-            if r.is_final() { "final" } else { "will be retried" }
+            if r.is_final() {
+                "final"
+            } else {
+                "will be retried"
+            }
         ),
         Err(w) => eprintln!("nago-generate: could not record the failure either: {w}"),
     }

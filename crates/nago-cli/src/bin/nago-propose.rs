@@ -64,10 +64,13 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let json = args.json;
-    nago_cli::finish_with("nago-propose", run(args).map(|o| {
-        print_outcome(&o, json);
-        o.exit_code()
-    }))
+    nago_cli::finish_with(
+        "nago-propose",
+        run(args).map(|o| {
+            print_outcome(&o, json);
+            o.exit_code()
+        }),
+    )
 }
 
 fn run(args: Args) -> Result<ProposeOutcome> {
@@ -92,7 +95,12 @@ fn print_outcome(o: &ProposeOutcome, json: bool) {
         ProposeOutcome::Proposed { round, trials, .. } => {
             println!("nago-propose: round {round}: {} trial(s)", trials.len());
             for t in trials {
-                println!("  {}  {:<9}  {} epochs", t.trial, t.origin.as_str(), t.budget);
+                println!(
+                    "  {}  {:<9}  {} epochs",
+                    t.trial,
+                    t.origin.as_str(),
+                    t.budget
+                );
             }
         }
         ProposeOutcome::Pending { message, .. } => {

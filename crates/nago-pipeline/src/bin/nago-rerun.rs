@@ -108,11 +108,10 @@ fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
             .collect(),
         Some(r) => {
             let stored = sd.proposals(r)?;
-            if stored
-                .trials
-                .iter()
-                .any(|t| sd.proposal(t).is_ok_and(|p| p.origin == nago_store::Origin::Final))
-            {
+            if stored.trials.iter().any(|t| {
+                sd.proposal(t)
+                    .is_ok_and(|p| p.origin == nago_store::Origin::Final)
+            }) {
                 bail!("round {r} was proposed with --final; rerun it by hand with the same --final flags");
             }
             if !stage(&bins, "nago-propose", &run)? {

@@ -195,7 +195,12 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
         round,
     };
     let drafts = if a.final_mode {
-        if trials.records.iter().any(|t| t.proposal.origin == Origin::Final) && !a.force {
+        if trials
+            .records
+            .iter()
+            .any(|t| t.proposal.origin == Origin::Final)
+            && !a.force
+        {
             return Ok(done_or_pending(
                 "the final round is already proposed; pass --force to propose another".into(),
                 unfinished_ids,

@@ -59,7 +59,9 @@ impl Strategy for ModelProposals {
             return Ok(Vec::new());
         };
         let path = ctx.sd.surrogate_path();
-        model.prepare().with_context(|| path.display().to_string())?;
+        model
+            .prepare()
+            .with_context(|| path.display().to_string())?;
         let space = &ctx.study.space;
         let pend: Vec<Vec<f64>> = ctx
             .pending
