@@ -3,15 +3,15 @@
 //! `nago-store` owns the files (typed paths, atomic writes, the trial lock, the one
 //! [`TrialState`](nago_store::TrialState) rule); this crate owns what a study *means*:
 //!
-//! - [`trials`]: every trial as a typed [`TrialRecord`] (proposal, result, state), read once;
-//! - [`objectives`]: model units (minimised, log where asked), feasibility and the
+//! - [`trials`][]: every trial as a typed [`TrialRecord`] (proposal, result, state), read once;
+//! - [`objectives`][]: model units (minimised, log where asked), feasibility and the
 //!   hypervolume reference point — the one place that converts metrics to objectives;
-//! - [`table`]: the trial table's columns and rows (`trials.parquet`, `pareto.parquet`);
-//! - [`surrogate`]: `surrogate.json`;
-//! - [`update`]: what `nago-update` does;
-//! - [`propose`]: what `nago-propose` does, composed of separate strategies (promotion,
+//! - [`table`][]: the trial table's columns and rows (`trials.parquet`, `pareto.parquet`);
+//! - [`surrogate`][]: `surrogate.json`;
+//! - [`update`][]: what `nago-update` does;
+//! - [`propose`][]: what `nago-propose` does, composed of separate strategies (promotion,
 //!   model, initial design, final round) behind one interface;
-//! - [`exit`]: the exit codes every stage binary documents.
+//! - [`exit`][]: the exit codes every stage binary documents.
 //!
 //! The binaries parse flags, call one function here and print its summary.
 

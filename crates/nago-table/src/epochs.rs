@@ -54,8 +54,11 @@ pub struct EpochRow {
     pub images_per_second: f64,
 }
 
+/// Reads one float64 column of a row.
+type Getter = fn(&EpochRow) -> f64;
+
 /// The float64 columns after `epoch`, in file order, with their getters.
-const FLOAT_COLUMNS: [(&str, fn(&EpochRow) -> f64); 8] = [
+const FLOAT_COLUMNS: [(&str, Getter); 8] = [
     ("train_loss", |r| r.train_loss),
     ("train_accuracy", |r| r.train_accuracy),
     ("val_loss", |r| r.val_loss),

@@ -444,7 +444,8 @@ fn settings_that_do_not_fit_the_dataset_are_input_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic(tmp.path()); // 700 training images
     let arch = write_arch(tmp.path(), 6);
-    let cases: Vec<(&str, Box<dyn Fn(&mut JobSpec)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut JobSpec)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "v-all",
             Box::new(|s: &mut JobSpec| s.overrides.validation = Some(700)),
