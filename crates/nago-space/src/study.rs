@@ -432,8 +432,8 @@ impl Study {
 
     fn validate_dataset(&self) -> Result<(), SpaceError> {
         let d = &self.dataset;
-        let kind = d.kind()?;
         d.shape()?;
+        let kind = d.kind()?;
         if d.validation == 0 {
             return Err(SpaceError::range(
                 "dataset.validation",

@@ -254,7 +254,10 @@ fn edited(path: &[&str], value: serde_json::Value) -> String {
     doc["search"] = serde_json::json!({});
     let mut cur = &mut doc;
     for p in &path[..path.len() - 1] {
-        cur = &mut cur[*p];
+        cur = match p.parse::<usize>() {
+            Ok(i) => &mut cur[i],
+            Err(_) => &mut cur[*p],
+        };
     }
     cur[path[path.len() - 1]] = value;
     doc.to_string()
@@ -304,7 +307,11 @@ fn numeric_fields_are_range_checked_at_load_with_the_field_named() {
             60000.into(),
             "dataset.validation",
         ),
-        (&["dataset", "name"], "fashion_mnist".into(), "dataset.name"),
+        (
+            &["dataset", "name"],
+            "fashion_mnist".into(),
+            "fashion_mnist",
+        ),
         (&["budgets", "min"], 0.5.into(), "budgets.min"),
         (&["budgets", "max"], 2.5.into(), "budgets.max"),
         (&["budgets", "min"], 0.into(), "budgets.min"),

@@ -358,7 +358,9 @@ fn torn_checkpoint_states_resume_to_the_uninterrupted_result() {
     let full = std::fs::read(ck2.join("checkpoint.safetensors")).unwrap();
     let dead = dir.join("checkpoint.safetensors.tmp.4000000000");
     std::fs::write(&dead, &full[..full.len() / 2]).unwrap();
-    let live = dir.join(format!("result.json.tmp.{}", std::process::id()));
+    // (A name the trainer itself never writes: in this test the trainer runs in this process,
+    // so its own result.json.tmp.<pid> would be renamed away by its own atomic write.)
+    let live = dir.join(format!("notes.txt.tmp.{}", std::process::id()));
     std::fs::write(&live, "{").unwrap();
     let r = job::run(&base(&dir, 2), &StopFlag::default()).unwrap();
     assert_eq!(r.result.extra["start_epoch"], 1);

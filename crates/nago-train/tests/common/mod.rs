@@ -13,8 +13,14 @@ pub fn random_generator(r: &mut SplitMix) -> Generator {
     let mut level = |max_n: u64| {
         let model = models[r.below(3) as usize];
         let n = 1 + r.below(max_n) as u32;
-        let n = if model == GraphModel::Er { n } else { n.max(2) };
+        // Only settings that can be connected (WS needs a ring: N ≥ 3, K ≥ 2 after clipping).
+        let n = match model {
+            GraphModel::Er => n,
+            GraphModel::Ws => n.max(3),
+            GraphModel::Ba => n.max(2),
+        };
         let k = 1 + r.below(4) as u32;
+        let k = if model == GraphModel::Ws { k.max(2) } else { k };
         let p = 0.1 + 0.8 * (r.below(1000) as f64 / 1000.0);
         let mut w = || 0.05 + (r.below(1000) as f64) / 1000.0;
         LevelSpec {
