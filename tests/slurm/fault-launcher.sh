@@ -5,7 +5,7 @@
 # nago-train unchanged (exec) for every task except the one whose round and array index are
 # NAGO_TEST_FAULT_ROUND / NAGO_TEST_FAULT_INDEX. That one fails, in the way NAGO_TEST_FAULT says:
 #
-#   time-limit (default)  the real nago-train gets `--time-limit 0` appended: it stops at its first
+#   time-limit (default)  the real nago-train gets `--time-limit 0.001` appended: it stops at its first
 #                         training step with status `time_limit` and exits 2, exactly as a trial
 #                         that runs out of its time does. Deterministic.
 #   sigterm               the real nago-train gets SIGTERM NAGO_TEST_FAULT_AFTER seconds (default
@@ -51,8 +51,8 @@ case "$mode" in
         *) args+=("$1"); shift ;;
       esac
     done
-    note "nago-train run with --time-limit 0"
-    exec "${args[@]}" --time-limit 0 ;;
+    note "nago-train run with --time-limit 0.001"
+    exec "${args[@]}" --time-limit 0.001 ;;
   sigterm)
     after=${NAGO_TEST_FAULT_AFTER:-0.5}
     "$@" &

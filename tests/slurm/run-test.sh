@@ -8,7 +8,7 @@
 #   3. runs the same study through pipelines/slurm/submit.sh --wait: sbatch arrays, afterany
 #      update jobs, rounds chained by the update job. One task fails on purpose: for round 0,
 #      index 1, fault-launcher.sh (NAGO_TRAIN_LAUNCHER) runs the real nago-train with
-#      `--time-limit 0`, so it stops with status time_limit and exits 2, as a trial that runs out
+#      `--time-limit 0.001`, so it stops with status time_limit and exits 2, as a trial that runs out
 #      of time does (NAGO_TEST_FAULT=sigterm sends it SIGTERM instead: status killed, but
 #      timing-dependent; see fault-launcher.sh);
 #   4. checks: the chain finished 2 rounds; Slurm saw the faulted task FAILED and the others
