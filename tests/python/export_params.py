@@ -47,6 +47,11 @@ def main():
             "bottom": {"model": rng.choice(["ws", "er", "ba"]), "n": rng.randint(3, 5), "k": rng.randint(2, 4),
                        "p": rng.uniform(0.1, 0.9), "merge": merge},
             "ops": ops, "param_limit": rng.choice([3000, 20000, 100000])}}
+        # WS on 2 nodes has no ring (K clips to 1): it can never be connected, and sampling it
+        # is an error since graphs are redrawn until connected.
+        for lvl in gen["generator"].values():
+            if isinstance(lvl, dict) and lvl.get("model") == "ws" and lvl.get("n") == 2:
+                lvl["n"] = 3
         gpath = os.path.join(a.work, "gen%d.json" % i)
         json.dump(gen, open(gpath, "w"))
         out = os.path.join(a.work, "a%d" % i)
