@@ -125,14 +125,14 @@ impl StudyLock {
 
 /// Removes the `*.tmp.<pid>` files that [`atomic_write`] (or a writer of the same
 /// convention) left in `dir` when its process died between creating and renaming them: those
-/// whose pid is not a live process. Returns how many were removed. Only the current writer
-/// of `dir` should call it (the lock holder for study files, the trainer for its trial).
-pub fn remove_stale_temp_files(dir: &Path) -> usize {
+/// whose pid is not a live process. Returns the names removed, sorted. Only the current
+/// writer of `dir` should call it (the lock holder for study files, the trainer for its trial).
+pub fn remove_stale_temp_files(dir: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
+        return removed;
     };
     let me = std::process::id();
-    let mut n = 0;
     for e in entries.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -146,16 +146,21 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
             continue;
         }
         let p = e.path();
-        let removed = if p.is_dir() {
-            fs::remove_dir_all(&p)
-        } else {
-            fs::remove_file(&p)
-        };
-        if removed.is_ok() {
-            n += 1;
+        if removed_ok(&p) {
+            removed.push(name.to_string());
         }
     }
-    n
+    removed.sort();
+    removed
+}
+
+/// Removes a stale temporary file or directory; whether it is gone.
+fn removed_ok(p: &Path) -> bool {
+    if p.is_dir() {
+        fs::remove_dir_all(p).is_ok()
+    } else {
+        fs::remove_file(p).is_ok()
+    }
 }
 
 /// Whether `pid` is a live (not zombie) process on this machine.

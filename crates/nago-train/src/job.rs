@@ -596,30 +596,7 @@ fn apply_recorded(
 /// Removes `*.tmp.<pid>` files in `dir` whose pid is not a live process (left by a killed
 /// writer; this trainer is the directory's writer now). Returns the names removed.
 pub fn remove_stale_temporaries(dir: &Path) -> Vec<String> {
-    let me = std::process::id();
-    let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return removed;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some((_, pid)) = name.rsplit_once(".tmp.") else {
-            continue;
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if pid == me || Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
-        }
-        if e.file_type().map(|t| t.is_file()).unwrap_or(false)
-            && std::fs::remove_file(e.path()).is_ok()
-        {
-            removed.push(name);
-        }
-    }
-    removed.sort();
-    removed
+    nago_store::remove_stale_temp_files(dir)
 }
 
 /// Trains, turning a libtorch failure during set-up into an outcome and a failed write into
