@@ -14,7 +14,8 @@
 //! are printed because the wall clock on a shared machine includes other people's load.
 //!
 //! Usage: bench_bo [seeds] [--latency-only | --hv-only] [--cold] [--problems=A,B]
-//!        [--latency=50,200]
+//!        [--latency=50,200] [--first-seed=K]
+//! (`--first-seed=K`: seeds K, K+1, … instead of 0, 1, …)
 //! (`--cold`: also runs nago with a cold full fit every round, as `bo_cold`.)
 
 use nago_bo::defaults::{fit_options, initial_design_size, propose_options, sobol_seed};
@@ -256,6 +257,11 @@ fn main() {
     let latency_only = args.iter().any(|a| a == "--latency-only");
     let hv_only = args.iter().any(|a| a == "--hv-only");
     let cold = args.iter().any(|a| a == "--cold");
+    let first_seed: u64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--first-seed="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let only: Option<Vec<&str>> = args
         .iter()
         .find_map(|a| a.strip_prefix("--problems="))
@@ -265,7 +271,7 @@ fn main() {
             .iter()
             .filter(|p| only.as_ref().is_none_or(|o| o.contains(&p.name)))
         {
-            for seed in 0..seeds {
+            for seed in first_seed..first_seed + seeds {
                 let mut runs = vec![("bo", run_bo(p, seed, false))];
                 if cold {
                     runs.push(("bo_cold", run_bo(p, seed, true)));

@@ -172,14 +172,28 @@ impl Acquisition<'_> {
         } else {
             self.objectives.iter().map(|g| g.predict(xs)).collect()
         };
+        let feas = self.feasibility.map(|g| g.predict(xs));
+        self.values(&post, feas.as_ref())
+    }
+
+    /// The acquisition value at points whose posteriors are given: `post[k]` = (means,
+    /// variances) of objective k, `feas` those of the feasibility model (required when it
+    /// exists), as [`Gp::predict`] returns them.
+    pub fn values(
+        &self,
+        post: &[(Vec<f64>, Vec<f64>)],
+        feas: Option<&(Vec<f64>, Vec<f64>)>,
+    ) -> Vec<f64> {
+        let m = self.objectives.len();
+        let npts = post.first().map_or(0, |p| p.0.len());
         let pof: Option<Vec<f64>> = self.feasibility.map(|g| {
-            let (mu, var) = g.predict(xs);
+            let (mu, var) = feas.expect("the feasibility posterior");
             mu.iter()
-                .zip(&var)
+                .zip(var)
                 .map(|(m, v)| norm_cdf(m / (v + g.noise_var * g.y_std * g.y_std).sqrt()))
                 .collect()
         });
-        (0..xs.len())
+        (0..npts)
             .map(|j| {
                 let mu: Vec<f64> = (0..m).map(|k| post[k].0[j]).collect();
                 let sd: Vec<f64> = (0..m).map(|k| post[k].1[j].sqrt()).collect();

@@ -6,10 +6,16 @@
 //! its own posterior mean there (hyperparameters fixed), so the variance collapses around it
 //! and the next choice goes elsewhere; the believed value joins the front if it is predicted
 //! feasible. Pending points (proposed, not yet evaluated) are believed the same way first.
+//!
+//! Cost: one screening pool per batch ([`crate::optimize::candidates`]: Sobol points and
+//! perturbations of the incumbent Pareto set), whose posteriors are computed once (one
+//! O(n²) triangular solve per point) and then follow the believer's updates by appending
+//! rows ([`crate::gp::PoolPosterior`], O(n) per point and believed observation); only the
+//! evolutionary refinement of each slot pays full predictions.
 
 use crate::acq::Acquisition;
-use crate::gp::{Gp, GpFitOptions, PairDiffs};
-use crate::optimize::{maximize, OptimizeOptions};
+use crate::gp::{Gp, GpFitOptions, PairDiffs, PoolPosterior};
+use crate::optimize::{candidates, maximize_screened, OptimizeOptions};
 use crate::space::Snap;
 use crate::BoError;
 use serde::{Deserialize, Serialize};
@@ -339,13 +345,42 @@ pub fn propose(
     };
     believe(pending, &mut gps, &mut feas, &mut front)?;
     exclude.extend(pending.iter().cloned());
+    // One screening pool for the whole batch (Sobol points and perturbations of the
+    // incumbent Pareto set), its posteriors kept in step with the believer's updates in
+    // O(n) per point and observation instead of a new O(n²) solve per slot.
+    let seeds: Vec<Vec<f64>> = crate::pareto::pareto_indices(&sur.front)
+        .into_iter()
+        .filter_map(|i| sur.front_x.get(i).cloned())
+        .collect();
+    let pool_pts = candidates(snap, &seeds, opts.optimize);
+    let mut pools: Vec<PoolPosterior> = gps
+        .iter()
+        .map(|g| g.pool_posterior(pool_pts.clone()))
+        .collect();
+    let mut feas_pool: Option<PoolPosterior> =
+        feas.as_ref().map(|g| g.pool_posterior(pool_pts.clone()));
     let mut out = Vec::with_capacity(q);
     for b in 0..q {
+        for (p, g) in pools.iter_mut().zip(&gps) {
+            p.sync(g);
+        }
+        if let (Some(p), Some(g)) = (feas_pool.as_mut(), feas.as_ref()) {
+            p.sync(g);
+        }
         let acq = Acquisition::new(&gps, feas.as_ref(), &front, sur.reference.clone());
+        let post: Vec<(Vec<f64>, Vec<f64>)> =
+            pools.iter().zip(&gps).map(|(p, g)| p.mean_var(g)).collect();
+        let feas_post = match (feas_pool.as_ref(), feas.as_ref()) {
+            (Some(p), Some(g)) => Some(p.mean_var(g)),
+            _ => None,
+        };
+        let screen = acq.values(&post, feas_post.as_ref());
         let f = |xs: &[Vec<f64>]| acq.evaluate(xs);
         let mut o = opts.optimize;
         o.seed = opts.optimize.seed.wrapping_add(b as u64 * 0x9e37_79b9);
-        let Some((x, _)) = maximize(&f, snap, one_hot_groups, &sur.front_x, &exclude, o) else {
+        let Some((x, _)) =
+            maximize_screened(&f, &pool_pts, &screen, snap, one_hot_groups, &exclude, o)
+        else {
             break;
         };
         drop(acq);

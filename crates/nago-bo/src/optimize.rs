@@ -1,7 +1,9 @@
 //! Maximising an acquisition over the mixed cube.
 //!
 //! 1. Score many quasi-random (scrambled Sobol) points plus Gaussian perturbations of the
-//!    caller's seeds (the current Pareto set), all snapped.
+//!    caller's seeds (the current Pareto set), all snapped ([`candidates`]; a batch proposal
+//!    scores one such pool for all its slots through cached posteriors and calls
+//!    [`maximize_screened`]).
 //! 2. Refine the best distinct starts with a (1+λ) evolution strategy: Gaussian steps with a
 //!    step size that grows on success and shrinks on failure, random re-assignments of
 //!    one-hot groups, every offspring snapped to a valid point. Offspring of all starts are
@@ -34,7 +36,7 @@ pub struct OptimizeOptions {
 impl Default for OptimizeOptions {
     fn default() -> Self {
         OptimizeOptions {
-            raw_samples: 1024,
+            raw_samples: 2048,
             starts: 8,
             generations: 16,
             offspring: 12,
@@ -59,6 +61,25 @@ fn too_close(x: &[f64], others: &[Vec<f64>]) -> bool {
         .any(|o| o.iter().zip(x).all(|(a, b)| (a - b).abs() <= 1e-9))
 }
 
+/// The screening candidates of [`maximize`]: `opts.raw_samples` scrambled Sobol points
+/// (seeded by `opts.seed`) and four Gaussian perturbations (sd 0.05) of each of `seeds`
+/// (plus the seed itself), all snapped. Deterministic in its arguments.
+pub fn candidates(snap: &dyn Snap, seeds: &[Vec<f64>], opts: OptimizeOptions) -> Vec<Vec<f64>> {
+    let d = snap.dims();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5c7e_e11e);
+    let mut cands = crate::design::sobol(0, opts.raw_samples, d, opts.seed).unwrap_or_default();
+    for s in seeds {
+        cands.push(s.clone());
+        for _ in 0..4 {
+            cands.push(s.iter().map(|v| v + 0.05 * normal(&mut rng)).collect());
+        }
+    }
+    for c in cands.iter_mut() {
+        snap.snap(c);
+    }
+    cands
+}
+
 /// Maximises `f` (which scores a batch of points) over the snapped cube. `seeds` are extra
 /// starting points (perturbed before scoring); points within 1e-9 of one in `exclude` (already
 /// evaluated or pending) are never returned. Returns the best point and its value, or `None`
@@ -71,24 +92,29 @@ pub fn maximize(
     exclude: &[Vec<f64>],
     opts: OptimizeOptions,
 ) -> Option<(Vec<f64>, f64)> {
-    let d = snap.dims();
+    let cands = candidates(snap, seeds, opts);
+    let vals = f(&cands);
+    maximize_screened(f, &cands, &vals, snap, one_hot_groups, exclude, opts)
+}
+
+/// [`maximize`] from an already scored screen (`cands` with values `vals`, e.g. from
+/// [`candidates`] scored through cached posteriors): the refinement alone, seeded by
+/// `opts.seed`.
+pub fn maximize_screened(
+    f: &dyn Fn(&[Vec<f64>]) -> Vec<f64>,
+    cands: &[Vec<f64>],
+    vals: &[f64],
+    snap: &dyn Snap,
+    one_hot_groups: &[(usize, usize)],
+    exclude: &[Vec<f64>],
+    opts: OptimizeOptions,
+) -> Option<(Vec<f64>, f64)> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut cands = crate::design::sobol(0, opts.raw_samples, d, opts.seed).unwrap_or_default();
-    for s in seeds {
-        cands.push(s.clone());
-        for _ in 0..4 {
-            cands.push(s.iter().map(|v| v + 0.05 * normal(&mut rng)).collect());
-        }
-    }
-    for c in cands.iter_mut() {
-        snap.snap(c);
-    }
-    let score = |xs: &[Vec<f64>]| -> Vec<f64> {
-        let v = f(xs);
+    let score = |xs: &[Vec<f64>], v: Vec<f64>| -> Vec<f64> {
         xs.iter()
             .zip(v)
             .map(|(x, v)| {
-                if too_close(x, exclude) || !v.is_finite() {
+                if !v.is_finite() || too_close(x, exclude) {
                     f64::NEG_INFINITY
                 } else {
                     v
@@ -96,7 +122,7 @@ pub fn maximize(
             })
             .collect()
     };
-    let vals = score(&cands);
+    let vals = score(cands, vals.to_vec());
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]).then(a.cmp(&b)));
     let mut starts: Vec<(Vec<f64>, f64, f64)> = Vec::new();
@@ -129,7 +155,7 @@ pub fn maximize(
                 kids.push(k);
             }
         }
-        let kv = score(&kids);
+        let kv = score(&kids, f(&kids));
         for (s, start) in starts.iter_mut().enumerate() {
             let range = s * opts.offspring..(s + 1) * opts.offspring;
             let best = range
