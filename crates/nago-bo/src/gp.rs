@@ -365,7 +365,7 @@ impl Gp {
             });
         }
         let mut best: Option<(Vec<f64>, f64)> = None;
-        for theta0 in starts {
+        for (si, theta0) in starts.into_iter().enumerate() {
             let obj = |t: &[f64]| {
                 let (l, g) = lml_and_grad_pd(pd, &ysub, t)?;
                 let (lp, gp) = log_prior(t, opts.noise_prior);
@@ -374,7 +374,9 @@ impl Gp {
                     g.iter().zip(&gp).map(|(a, b)| -(a + b)).collect(),
                 ))
             };
-            if let Some((t, v)) = crate::lbfgs::minimize(obj, theta0, opts.max_iter) {
+            // The warm start is the previous optimum: polished, not searched from.
+            let polish = si == 0 && warm.is_some();
+            if let Some((t, v)) = crate::lbfgs::minimize(obj, theta0, opts.max_iter, polish) {
                 if best.as_ref().is_none_or(|(_, bv)| v < *bv) {
                     best = Some((t, v));
                 }

@@ -61,16 +61,19 @@ fn too_close(x: &[f64], others: &[Vec<f64>]) -> bool {
         .any(|o| o.iter().zip(x).all(|(a, b)| (a - b).abs() <= 1e-9))
 }
 
+/// Gaussian perturbations of each seed in [`candidates`].
+pub const SEED_PERTURBATIONS: usize = 16;
+
 /// The screening candidates of [`maximize`]: `opts.raw_samples` scrambled Sobol points
-/// (seeded by `opts.seed`) and four Gaussian perturbations (sd 0.05) of each of `seeds`
-/// (plus the seed itself), all snapped. Deterministic in its arguments.
+/// (seeded by `opts.seed`) and [`SEED_PERTURBATIONS`] Gaussian perturbations (sd 0.05) of
+/// each of `seeds` (plus the seed itself), all snapped. Deterministic in its arguments.
 pub fn candidates(snap: &dyn Snap, seeds: &[Vec<f64>], opts: OptimizeOptions) -> Vec<Vec<f64>> {
     let d = snap.dims();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5c7e_e11e);
     let mut cands = crate::design::sobol(0, opts.raw_samples, d, opts.seed).unwrap_or_default();
     for s in seeds {
         cands.push(s.clone());
-        for _ in 0..4 {
+        for _ in 0..SEED_PERTURBATIONS {
             cands.push(s.iter().map(|v| v + 0.05 * normal(&mut rng)).collect());
         }
     }
