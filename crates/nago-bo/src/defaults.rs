@@ -20,8 +20,9 @@ pub const FULL_FIT_EVERY: usize = 8;
 /// A full multi-start fit when the warm fit's log likelihood per point is below the previous
 /// fit's by more than this (the data no longer suit the old hyperparameters).
 pub const WARM_DROP: f64 = 0.05;
-/// Beyond this many observations the hyperparameters are fitted on a strided subset of this
-/// size (subset of data); the model still conditions on every observation.
+/// Beyond this many observations the hyperparameters are fitted on a strided subset of at
+/// most this size (every 2nd, 4th, … point; see [`crate::gp::fit_subset`]); the model still
+/// conditions on every observation.
 pub const MAX_FIT_POINTS: usize = 600;
 /// Below this many observations every fit is a full multi-start fit (it is cheap there, and
 /// a warm chain can stay in a poor local optimum, e.g. a low-noise reading of noisy data).

@@ -246,9 +246,9 @@ pub struct GpFitOptions {
     pub max_iter: usize,
     /// Seed of the random starts.
     pub seed: u64,
-    /// Most points the hyperparameters are fitted on: beyond it, they are fitted on an
-    /// evenly strided subset of this many points (subset of data), and the GP then conditions
-    /// on all of them. 0 = no limit.
+    /// Most points the hyperparameters are fitted on: beyond it, they are fitted on a strided
+    /// subset of at most this many points ([`fit_subset`], subset of data), and the GP then
+    /// conditions on all of them. 0 = no limit.
     pub max_fit_points: usize,
     /// Prior on the log noise variance (standardised units): (mean, sd). Default
     /// N(ln 1e-3, 2²); [`crate::defaults::NOISY_NOISE_PRIOR`] for evaluations known to be
@@ -269,12 +269,20 @@ impl Default for GpFitOptions {
 }
 
 /// The indices of the points the hyperparameters are fitted on: all of them up to `max`
-/// (0 = no limit), else `max` evenly strided ones (always including the last).
+/// (0 = no limit), else every s-th one (0, s, 2s, …) for the smallest power of two s that
+/// leaves at most `max` (so between `max`/2 and `max` points). The subset is stable as
+/// observations arrive (the points of n + 4 observations are those of n plus at most a few
+/// new ones until s doubles), so a warm-started fit polishes the previous optimum of almost
+/// the same data instead of re-fitting a shifted subset.
 pub fn fit_subset(n: usize, max: usize) -> Vec<usize> {
     if max == 0 || n <= max {
         return (0..n).collect();
     }
-    (0..max).map(|i| (i * (n - 1)) / (max - 1).max(1)).collect()
+    let mut s = 2;
+    while n.div_ceil(s) > max {
+        s *= 2;
+    }
+    (0..n).step_by(s).collect()
 }
 
 impl Gp {
@@ -911,5 +919,24 @@ mod tests {
         pp.sync(&h);
         assert!(pp.extra.is_empty());
         close(&pp.mean_var(&h), &h.predict(&pool));
+    }
+
+    #[test]
+    fn fit_subset_is_bounded_and_stable() {
+        assert_eq!(fit_subset(10, 0), (0..10).collect::<Vec<_>>());
+        assert_eq!(fit_subset(600, 600).len(), 600);
+        for n in [601, 996, 1000, 1201, 5000] {
+            let s = fit_subset(n, 600);
+            assert!(s.len() <= 600 && s.len() > 300, "{n}: {}", s.len());
+            // A few more observations keep every fitted point (same stride).
+            let t = fit_subset(n + 4, 600);
+            if t.len() > 1 && t[1] == s[1] {
+                assert_eq!(&t[..s.len()], &s[..]);
+            }
+        }
+        assert_eq!(
+            fit_subset(1000, 600),
+            (0..1000).step_by(2).collect::<Vec<_>>()
+        );
     }
 }
