@@ -62,7 +62,7 @@ fn too_close(x: &[f64], others: &[Vec<f64>]) -> bool {
 }
 
 /// Gaussian perturbations of each seed in [`candidates`].
-pub const SEED_PERTURBATIONS: usize = 16;
+pub const SEED_PERTURBATIONS: usize = 4;
 
 /// The screening candidates of [`maximize`]: `opts.raw_samples` scrambled Sobol points
 /// (seeded by `opts.seed`) and [`SEED_PERTURBATIONS`] Gaussian perturbations (sd 0.05) of
