@@ -31,6 +31,7 @@ help:
 	@echo "make test-generator-nx  nago's ER graphs against networkx's (two-sample tests)"
 	@echo "make bench-train     nago-train images/s against PyTorch eager"
 	@echo "make bench-bo        the optimiser against random search and Optuna"
+	@echo "make bench-pipeline  utilisation of 2 asynchronous workers against rounds (quick preset)"
 
 include $(wildcard mk/*.mk)
 

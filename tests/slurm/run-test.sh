@@ -3,7 +3,8 @@
 #
 #   1. starts slurmctld + slurmd + munge with slurm-ci.sh (installing them from Debian if missing);
 #      a cluster that slurm-ci.sh already runs is reused and left running;
-#   2. runs the smoke study (2 proposals a round, 4 evaluations: 2 rounds) locally, calling the
+#   2. runs the smoke study (2 proposals a round, 4 evaluations: 2 rounds, then the final round
+#      of 2 trials) locally, calling the
 #      stage binaries in a plain shell loop: propose, then generate + train each index, update;
 #   3. runs the same study through pipelines/slurm/submit.sh --wait: sbatch arrays, afterany
 #      update jobs, rounds chained by the update job. One task fails on purpose: for round 0,
@@ -11,11 +12,15 @@
 #      `--time-limit 0.001`, so it stops with status time_limit and exits 2, as a trial that runs out
 #      of time does (NAGO_TEST_FAULT=sigterm sends it SIGTERM instead: status killed, but
 #      timing-dependent; see fault-launcher.sh);
-#   4. checks: the chain finished 2 rounds; Slurm saw the faulted task FAILED and the others
+#   4. checks: the chain finished 3 rounds (the final round included); Slurm saw the faulted task FAILED and the others
 #      COMPLETED; the fault is recorded (result.json and trials.parquet status not ok) and did
 #      not stop the chain; trials.parquet has the local run's columns (names and types) and
 #      row count; the unfaulted round-0 trial has the same result in both runs;
-#   5. cancels its jobs and stops the daemons it started (also on failure or Ctrl-C).
+#   5. runs the smoke study again as one array of 2 asynchronous workers (workers.sh): task 0
+#      cancelled with scancel while a trial trains, task 1 requeued while one trains; checks the
+#      study is done, every evaluation once, nothing stuck, and the trial table's columns equal
+#      the local run's;
+#   6. cancels its jobs and stops the daemons it started (also on failure or Ctrl-C).
 #
 # Needs root (packages, daemons), the stage binaries (`make bins`), the dataset
 # (`make data/fashion-mnist`; it runs from the repository root, where data/ is), python3 (a venv
@@ -59,6 +64,9 @@ cleanup() {
   if [ -f "$WORK/slurm/logs/slurm-jobs.tsv" ] && command -v scancel >/dev/null; then
     cut -f2,3 "$WORK/slurm/logs/slurm-jobs.tsv" | tr '\t' '\n' | grep -E '^[0-9]+$' |
       xargs -r scancel 2>/dev/null || true
+  fi
+  if [ -f "$WORK/workers/logs/slurm-workers.tsv" ] && command -v scancel >/dev/null; then
+    cut -f1 "$WORK/workers/logs/slurm-workers.tsv" | xargs -r scancel 2>/dev/null || true
   fi
   if [ "$started_cluster" = 1 ]; then "$CI" stop || true; fi
   exit $rc
@@ -110,15 +118,15 @@ L=$WORK/local
 mkdir -p "$L"
 cp "$REPO/pipelines/presets/smoke.json" "$L/study.json"
 local_ok=1
-for _ in 1 2 3 4 5 6; do   # more than the 2 rounds expected: a runaway loop stops here
+for _ in 1 2 3 4 5 6 7; do   # more than the 3 rounds expected: a runaway loop stops here
   before=$(ls "$L/rounds" 2>/dev/null | wc -l)
   rc=0; "$BIN/nago-propose" --run "$L" || rc=$?
   case $rc in 0) ;; 6) break ;; *) local_ok=0; break ;; esac   # 6: the study is done
   after=$(ls "$L/rounds" 2>/dev/null | wc -l)
   [ "$after" -gt "$before" ] || { local_ok=0; break; }
   r=$(ls "$L/rounds" | sort -n | tail -n 1)
-  q=$("$BIN/nago-status" trials --run "$L" --round $((10#$r)) --ids | wc -l)
-  for ((i = 0; i < q; i++)); do
+  # The indices that need training (a generator rejected before training needs none).
+  for i in $("$BIN/nago-status" pending --run "$L" --round $((10#$r))); do
     "$BIN/nago-generate" --run "$L" --index "$i" --round $((10#$r)) >>"$WORK/local.log" 2>&1 &&
       OMP_NUM_THREADS=1 "$BIN/nago-train" --run "$L" --index "$i" --round $((10#$r)) --threads 1 \
         >>"$WORK/local.log" 2>&1 || echo "local: round $r index $i failed (see $WORK/local.log)"
@@ -129,7 +137,7 @@ t_local=$((SECONDS - t0))
 check "local run completes (propose/generate/train/update in a loop, ${t_local} s)" \
   test "$local_ok" = 1 -a -s "$L/trials.parquet"
 local_rounds=$(ls "$L/rounds" 2>/dev/null | wc -l)
-check "local run: 2 rounds (found $local_rounds)" test "$local_rounds" = 2
+check "local run: 3 rounds, the final round included (found $local_rounds)" test "$local_rounds" = 3
 
 # --- 3. the same study through Slurm ---------------------------------------------------------------
 say "Slurm run in $WORK/slurm (fault: $NAGO_TEST_FAULT for round $FAULT_ROUND index $FAULT_INDEX)"
@@ -146,9 +154,9 @@ check "submit.sh --wait: the chain ran to the end (rc $submit_rc, ${t_slurm} s)"
 check "slurm-state is 'done' (found '$(cat "$S/logs/slurm-state" 2>/dev/null)')" \
   test "$(cat "$S/logs/slurm-state" 2>/dev/null)" = "done"
 slurm_rounds=$(ls "$S/rounds" 2>/dev/null | wc -l)
-check "Slurm run: 2 rounds, as the local run (found $slurm_rounds)" test "$slurm_rounds" = 2
-check "3 submissions: rounds 0 and 1, and round 1 again for the cancelled task (slurm-jobs.tsv)" \
-  test "$(cut -f1 "$S/logs/slurm-jobs.tsv" 2>/dev/null | tr '\n' ' ')" = "0 1 1 "
+check "Slurm run: 3 rounds, as the local run (found $slurm_rounds)" test "$slurm_rounds" = 3
+check "4 submissions: rounds 0 and 1, round 1 again for the cancelled task, the final round 2 (slurm-jobs.tsv)" \
+  test "$(cut -f1 "$S/logs/slurm-jobs.tsv" 2>/dev/null | tr '\n' ' ')" = "0 1 1 2 "
 
 # What Slurm itself recorded for every task (MinJobAge=3600 keeps finished jobs visible).
 task_states() {  # task_states ARRAYJOB -> "index state" lines
@@ -165,7 +173,8 @@ while IFS=$'\t' read -r r a u _; do
   case $sub in
     1) want="0 COMPLETED,1 FAILED" ;;      # round 0: the time-limit fault
     2) want="0 CANCELLED,1 COMPLETED" ;;   # round 1: task 0 cancelled with scancel
-    *) want="0 COMPLETED" ;;               # round 1 again: only the cancelled task
+    3) want="0 COMPLETED" ;;               # round 1 again: only the cancelled task
+    *) want="0 COMPLETED,1 COMPLETED" ;;   # the final round: 2 architectures of 1 generator
   esac
   check "round $r array job $a: Slurm task states [$states], expected [$want]" test "$states" = "$want"
   ustate=$(scontrol -o show job "$u" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
@@ -201,14 +210,74 @@ while IFS= read -r line; do
   esac
 done < <("$PY" "$HERE/compare_tables.py" "$L" "$S" "$fault_trial" 2>&1 || echo "FAIL compare_tables.py exited non-zero")
 
-# --- 5. stop what we started ------------------------------------------------------------------------
+# --- 5. asynchronous workers: one array of 2, one task cancelled, one requeued ---------------------
+say "asynchronous workers in $WORK/workers (pipelines/slurm/workers.sh --workers 2)"
+W=$WORK/workers
+t0=$SECONDS
+wout=$("$REPO/pipelines/slurm/workers.sh" --run "$W" --preset smoke --workers 2 --cpus 1 --bin-dir "$BIN" 2>&1)
+echo "$wout"
+WJ=$(sed -n 's/.*worker array \([0-9]*\).*/\1/p' <<<"$wout")
+check "workers.sh submitted an array (job ${WJ:-none})" test -n "$WJ"
+# A trial in training (train.log written, no result yet), for a fault to land on.
+training() {
+  local d
+  for d in "$W"/trials/*/; do
+    [ -f "$d/train.log" ] && [ ! -f "$d/result.json" ] && { basename "$d"; return 0; }
+  done
+  return 1
+}
+wait_training() { local i; for ((i = 0; i < 600; i++)); do training >/dev/null && return 0; sleep 0.5; done; return 1; }
+if [ -n "$WJ" ] && wait_training; then
+  victim=$(training)
+  scancel "${WJ}_0"
+  pass "task ${WJ}_0 cancelled while trial $victim trains"
+  sleep 3
+  if wait_training; then
+    scontrol requeue "${WJ}_1" && pass "task ${WJ}_1 requeued while trial $(training) trains" ||
+      fail "scontrol requeue ${WJ}_1"
+  else
+    fail "no second trial trained after the cancel"
+  fi
+else
+  fail "no worker started training"
+fi
+for ((i = 0; i < TIMEOUT; i += 2)); do
+  squeue -h -j "${WJ:-0}" -o %i 2>/dev/null | grep -q . || break
+  sleep 2
+done
+t_workers=$((SECONDS - t0))
+check "the worker study is done after the cancel and the requeue (${t_workers} s): $("$BIN/nago-status" done --run "$W")" \
+  "$BIN/nago-status" done --run "$W"
+# Every evaluation exactly once, nothing left unfinished, each trial in one round only.
+wstates=$("$BIN/nago-status" trials --run "$W" --json | "$PY" -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+print(" ".join(sorted({r["state"] for r in rows})))')
+check "every worker-study trial is done or failed for good (states: $wstates)" \
+  bash -c "[[ ! '$wstates' =~ pending|running|retry ]]"
+dups=$(for r in "$W"/rounds/*/proposals.json; do "$PY" -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["trials"]))' "$r"; done | sort | uniq -d | wc -l)
+check "no trial is listed in two rounds ($dups duplicated)" test "$dups" = 0
+searched=$("$BIN/nago-status" trials --run "$W" --json | "$PY" -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+print(sum(1 for r in rows if r["origin"] != "final" and r["state"] == "done"))')
+check "4 evaluations, as the study asks (found $searched)" test "$searched" = 4
+while IFS= read -r line; do
+  case "$line" in
+    PASS\ *) pass "workers: ${line#PASS }" ;;
+    FAIL\ *) fail "workers: ${line#FAIL }" ;;
+    *) echo "$line" ;;
+  esac
+done < <("$PY" "$HERE/compare_tables.py" "$L" "$W" --columns-only 2>&1 || echo "FAIL compare_tables.py --columns-only exited non-zero")
+
+# --- 6. stop what we started ------------------------------------------------------------------------
 if [ "$started_cluster" = 1 ]; then
   "$CI" stop
   started_cluster=0
   check "the daemons this test started are stopped" bash -c "! '$CI' running"
 fi
 
-timings=$(printf 'timings: cluster start %s s, local smoke study %s s, Slurm smoke study %s s\n' \
-  "$t_cluster" "$t_local" "$t_slurm")
+timings=$(printf 'timings: cluster start %s s, local smoke study %s s, Slurm smoke study %s s, 2 workers %s s\n' \
+  "$t_cluster" "$t_local" "$t_slurm" "${t_workers:-?}")
 summary
 [ "$failed" = 0 ]

@@ -279,6 +279,20 @@ impl Arch {
             .sum()
     }
 
+    /// The narrowest operation's channels (the stem's output when there are no operations):
+    /// a network whose narrowest layer has a few channels cannot learn, which is known
+    /// before training.
+    pub fn min_channels(&self) -> u32 {
+        self.cells
+            .iter()
+            .flat_map(|c| &c.opgraphs)
+            .flat_map(|g| &g.ops)
+            .map(|o| o.channels)
+            .min()
+            .or_else(|| self.stem.last().map(|s| s.out_ch))
+            .unwrap_or(0)
+    }
+
     /// Number of op-graphs over all cells.
     pub fn n_opgraphs(&self) -> usize {
         self.cells.iter().map(|c| c.opgraphs.len()).sum()

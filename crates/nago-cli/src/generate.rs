@@ -55,18 +55,9 @@ pub fn parse_shape(s: &str) -> Result<(u32, u32, u32)> {
     Ok((n[0], n[1], n[2]))
 }
 
-/// The input shape of a study's dataset.
+/// The input shape of a study's dataset (`path`: the study file, for the error).
 pub fn study_shape(study: &Study, path: &Path) -> Result<InputShape> {
-    let (channels, height, width, classes) = study
-        .dataset
-        .shape()
-        .with_context(|| format!("{}", path.display()))?;
-    Ok(InputShape {
-        channels,
-        height,
-        width,
-        classes,
-    })
+    nago_study::screen::input_shape(study).with_context(|| format!("{}", path.display()))
 }
 
 /// What happened to an output directory.

@@ -76,7 +76,20 @@ fn round_trials(run: &str, r: u32) -> Vec<String> {
         .collect()
 }
 
-fn search(run: &str) -> usize {
+/// Whether nago-propose rejected the trial before training (its result says so).
+fn rejected(run: &str, trial: &str) -> bool {
+    std::fs::read_to_string(
+        Path::new(run)
+            .join("trials")
+            .join(trial)
+            .join("result.json"),
+    )
+    .is_ok_and(|t| t.contains("\"status\":\"rejected\"") || t.contains("\"status\": \"rejected\""))
+}
+
+/// Runs the search to its end (the final round included) with `trainer`; returns the
+/// number of rounds.
+fn search_with(run: &str, trainer: fn(&str, &str)) -> usize {
     let mut rounds = 0;
     loop {
         let (code, out, err) = run_ok("nago-propose", &["--run", run]);
@@ -84,14 +97,20 @@ fn search(run: &str) -> usize {
             assert_eq!(code, 6, "done: {err}");
             return rounds;
         }
-        assert_eq!(code, 0, "{err}");
+        assert_eq!(code, 0, "{out}{err}");
         for t in round_trials(run, rounds as u32) {
-            train(run, &t);
+            if !rejected(run, &t) {
+                trainer(run, &t);
+            }
         }
         let (code, _, err) = run_ok("nago-update", &["--run", run]);
         assert_eq!(code, 0, "{err}");
         rounds += 1;
     }
+}
+
+fn search(run: &str) -> usize {
+    search_with(run, train)
 }
 
 fn run_ok(name: &str, args: &[&str]) -> (i32, String, String) {
@@ -103,14 +122,19 @@ fn full_search_is_deterministic_with_promotions_and_final_round() {
     let d = tempfile::tempdir().unwrap();
     let a = study(d.path());
     let rounds = search(&a);
-    assert_eq!(rounds, 6, "24 evaluations in batches of 4");
+    assert_eq!(
+        rounds, 7,
+        "24 evaluations in batches of 4, then the final round"
+    );
     let b = study(&d.path().join("b"));
-    assert_eq!(search(&b), 6);
+    assert_eq!(search(&b), 7);
     for f in [
         "trials.parquet",
         "pareto.parquet",
         "surrogate.json",
         "rounds/0005/proposals.json",
+        "rounds/0006/proposals.json",
+        "final.parquet",
     ] {
         assert_eq!(
             std::fs::read(Path::new(&a).join(f)).unwrap(),
@@ -163,25 +187,250 @@ fn full_search_is_deterministic_with_promotions_and_final_round() {
         origins.get("promotion").copied().unwrap_or(0) >= 2,
         "{origins:?}"
     );
-    // The final round: 2 samples of each Pareto generator at the full budget.
-    let (code, out, err) = run("nago-propose", &["--run", &a, "--final"]);
-    assert!(code == 0 && out.contains("round 6"), "{out}{err}");
+    // The final round (proposed by the search itself): 2 samples of each chosen generator
+    // at the full budget, at most final.max_generators (4) generators.
     let fin = round_trials(&a, 6);
-    assert!(!fin.is_empty() && fin.len().is_multiple_of(2));
-    // A second --final while the final trials are untrained: they are pending.
-    let (code, out, _) = run("nago-propose", &["--run", &a, "--final"]);
     assert!(
-        code == 5 && out.contains("nothing proposed") && out.contains("no result yet"),
-        "{out}"
+        !fin.is_empty() && fin.len().is_multiple_of(2) && fin.len() <= 8,
+        "{fin:?}"
     );
     for t in &fin {
-        train(&a, t);
+        let p: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(&a).join("trials").join(t).join("proposal.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p["origin"], "final");
+        assert_eq!(p["budget"], 8.0);
     }
+    // Asking again: the final round exists, and the study is done.
     let (code, out, _) = run("nago-propose", &["--run", &a, "--final"]);
     assert!(
         code == 6 && out.contains("nago-propose: done: the final round"),
         "{out}"
     );
+    // final.parquet: one row per generator, its trials those of round 6.
+    let t = nago_table::read_parquet(
+        &Path::new(&a).join("final.parquet"),
+        nago_table::FINAL_SCHEMA,
+    )
+    .unwrap();
+    let trials_col = t.col("trials").unwrap();
+    let mut listed: Vec<String> = t
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r[trials_col]
+                .as_str()
+                .unwrap()
+                .split(',')
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, fin);
+    let done = t.col("done").unwrap();
+    assert!(t
+        .rows
+        .iter()
+        .all(|r| r[done] == nago_table::Cell::I64(Some(2))));
+}
+
+/// The fake trainer of [`train`], except that every third trial (by id) stays at chance
+/// level (val accuracy 0.1 on 10 classes) with the smallest size of all: non-dominated, but
+/// a network that did not learn.
+fn train_some_at_chance(run: &str, trial: &str) {
+    train(run, trial);
+    let id: u64 = trial.parse().unwrap();
+    if id.is_multiple_of(3) {
+        let d = Path::new(run).join("trials").join(trial);
+        let p: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("proposal.json")).unwrap())
+                .unwrap();
+        let r = serde_json::json!({
+            "schema": "nago.result/1", "trial": trial, "status": "ok", "budget": p["budget"],
+            "val_error": 0.9, "val_accuracy": 0.1, "params": 1000 + id, "train_seconds": 1.0
+        });
+        std::fs::write(d.join("result.json"), r.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn chance_level_evaluations_are_never_promoted_nor_final() {
+    let d = tempfile::tempdir().unwrap();
+    let a = study(d.path());
+    search_with(&a, train_some_at_chance);
+    let trials = Path::new(&a).join("trials");
+    let mut promotions = 0;
+    for e in std::fs::read_dir(&trials).unwrap() {
+        let id = e.unwrap().file_name().into_string().unwrap();
+        let p: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(trials.join(&id).join("proposal.json")).unwrap(),
+        )
+        .unwrap();
+        let gen_of = |t: &str| -> serde_json::Value {
+            let q: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(trials.join(t).join("proposal.json")).unwrap(),
+            )
+            .unwrap();
+            q["generator"].clone()
+        };
+        if let Some(parent) = p["parent"].as_str() {
+            promotions += 1;
+            let n: u64 = parent.parse().unwrap();
+            assert!(
+                !n.is_multiple_of(3),
+                "trial {id} promotes {parent}, which stayed at chance level"
+            );
+        }
+        if p["origin"] == "final" {
+            // Its generator is that of a search trial that learned.
+            let g = &p["generator"];
+            let sources: Vec<u64> = std::fs::read_dir(&trials)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|t| {
+                    let q: serde_json::Value = serde_json::from_str(
+                        &std::fs::read_to_string(trials.join(t).join("proposal.json")).unwrap(),
+                    )
+                    .unwrap();
+                    q["origin"] != "final" && &gen_of(t) == g
+                })
+                .map(|t| t.parse().unwrap())
+                .collect();
+            assert!(
+                sources.iter().any(|n| !n.is_multiple_of(3)),
+                "final trial {id} samples a generator that only stayed at chance level: {sources:?}"
+            );
+        }
+    }
+    assert!(promotions >= 2, "the rule must still promote: {promotions}");
+}
+
+/// The real parameter counts of the trials' architectures, by `nago-generate` (what the
+/// screen sees), written under a scratch directory.
+fn generated_params(run: &str, trials: &[String]) -> Vec<u64> {
+    trials
+        .iter()
+        .map(|t| {
+            let dir = Path::new(run).join("trials").join(t);
+            let out = Path::new(run).parent().unwrap().join("scratch").join(t);
+            let o = Command::new(env!("CARGO_BIN_EXE_nago-generate"))
+                .arg("--proposal")
+                .arg(dir.join("proposal.json"))
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let a: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("arch.json")).unwrap())
+                    .unwrap();
+            a["counts"]["params"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn generators_breaking_a_known_before_training_constraint_are_recorded_not_trained() {
+    let d = tempfile::tempdir().unwrap();
+    // First the sizes the space gives (no limit), then a limit at their median.
+    let free = study(&d.path().join("free"));
+    let (code, _, err) = run("nago-propose", &["--run", &free]);
+    assert_eq!(code, 0, "{err}");
+    let mut sizes = generated_params(&free, &round_trials(&free, 0));
+    sizes.sort();
+    let limit = sizes[sizes.len() / 2 - 1];
+    let run_dir = d.path().join("tight/s");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(
+        run_dir.join("study.json"),
+        STUDY.replace(r#""max": 5e6"#, &format!(r#""max": {limit}"#)),
+    )
+    .unwrap();
+    let s = run_dir.display().to_string();
+    let (code, out, err) = run("nago-propose", &["--run", &s, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let o: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let to_train: Vec<String> = o["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trial"].as_str().unwrap().to_string())
+        .collect();
+    let rejected_ids: Vec<String> = o["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trial"].as_str().unwrap().to_string())
+        .collect();
+    // The round is full of trainable trials, and the rejected ones are recorded beside them.
+    assert_eq!(to_train.len(), 4, "{out}");
+    assert!(
+        !rejected_ids.is_empty(),
+        "a limit at the median rejects some: {out}"
+    );
+    for p in generated_params(&s, &to_train) {
+        assert!(p <= limit, "{p} > {limit}");
+    }
+    for t in &rejected_ids {
+        let dir = run_dir.join("trials").join(t);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["status"], "rejected");
+        let why = r["error"].as_str().unwrap();
+        assert!(
+            why.contains("params") && why.contains("constraints[0]"),
+            "{why}"
+        );
+        assert!(r["params"].as_u64().unwrap() > limit);
+        // Never trained: nothing but the proposal and its result.
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["proposal.json", "result.json"]);
+    }
+    // The round lists the trials to train first (array indices 0…3), then the rejected.
+    let listed = round_trials(&s, 0);
+    assert_eq!(&listed[..4], &to_train[..]);
+    // nago-status calls the round's rejected trials done, not pending.
+    for t in &to_train {
+        train(&s, t);
+    }
+    let (code, uout, err) = run("nago-update", &["--run", &s, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let u: serde_json::Value = serde_json::from_str(&uout).unwrap();
+    assert!(u["unfinished"].as_array().unwrap().is_empty(), "{uout}");
+    assert_eq!(
+        u["rows"],
+        listed.len(),
+        "every trial is a row, rejected ones too"
+    );
+    let table =
+        nago_table::read_parquet(&run_dir.join("trials.parquet"), nago_table::TRIALS_SCHEMA)
+            .unwrap();
+    let st = table.col("status").unwrap();
+    let n_rejected = table
+        .rows
+        .iter()
+        .filter(|r| r[st].as_str() == Some("rejected"))
+        .count();
+    assert_eq!(n_rejected, rejected_ids.len());
+    // Rejections do not use the evaluation budget: the next round is proposed as usual, and
+    // the same inputs give the same round (the screen is deterministic).
+    let again = d.path().join("tight2/s");
+    std::fs::create_dir_all(&again).unwrap();
+    std::fs::copy(run_dir.join("study.json"), again.join("study.json")).unwrap();
+    let (code, out2, _) = run(
+        "nago-propose",
+        &["--run", again.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out, out2);
 }
 
 #[test]

@@ -40,7 +40,9 @@ const STUDY: &str = r#"{
     {"metric": "params", "goal": "min", "log": true}
   ],
   "budgets": {"min": 1, "max": 2, "eta": 2},
-  "search": {"batch_size": 2, "max_evaluations": 6, "initial_design": 2, "final_samples": 2}
+  "search": {"batch_size": 2, "max_evaluations": 6, "initial_design": 2, "final_samples": 2,
+             "min_channels": 0},
+  "final": {"enabled": false}
 }"#;
 
 fn study_in(dir: &Path) -> String {

@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Where nago-train runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +47,11 @@ pub struct SearchOptions {
     pub run: PathBuf,
     /// Where the stage binaries are (normally next to `nago-search`).
     pub bin_dir: PathBuf,
-    /// Trials trained at once.
+    /// Trials trained at once: asynchronous workers, or the width of a round's pass.
     pub parallel: usize,
+    /// Rounds mode: train a whole round, then update and propose the next (the old
+    /// barrier); otherwise asynchronous workers ([`crate::workers`]).
+    pub rounds: bool,
     /// CPU threads for each training (default: the cores divided among the parallel trials;
     /// the same for every trial of the search, so that a resumed search trains alike).
     pub threads_per_trial: Option<usize>,
@@ -74,7 +77,7 @@ impl SearchOptions {
 pub struct SearchSummary {
     /// The study directory.
     pub run: PathBuf,
-    /// Training passes run (one per published round or retry).
+    /// Training passes run (rounds mode: one per published round or retry; 0 for workers).
     pub passes: usize,
     /// Trial runs started (generate + train).
     pub trial_runs: usize,
@@ -160,7 +163,7 @@ pub fn init_study(run: &Path, preset: &Path, overrides: &[(String, String)]) -> 
 /// Runs one stage binary with `args`, its output appended to `log`. The child gets SIGTERM
 /// if the driver dies (so a killed driver leaves no trainer running unattended) and inherits
 /// `keep_fd` (the trial lock). Returns its exit code (None: killed by a signal).
-fn stage(
+pub(crate) fn stage(
     bin: &Path,
     args: &[String],
     log: Option<&Path>,
@@ -201,7 +204,7 @@ fn stage(
     Ok(out.status.code())
 }
 
-fn fmt_result(r: &TrialResult) -> String {
+pub(crate) fn fmt_result(r: &TrialResult) -> String {
     let status = serde_json::to_value(r.status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -227,15 +230,15 @@ fn fmt_result(r: &TrialResult) -> String {
 
 /// One trial to run: its round, array index and id.
 #[derive(Debug, Clone)]
-struct Task {
-    round: u32,
-    index: usize,
-    trial: String,
+pub(crate) struct Task {
+    pub(crate) round: u32,
+    pub(crate) index: usize,
+    pub(crate) trial: String,
 }
 
 /// Every trial of every published round that needs work (pending, running elsewhere, or a
 /// retryable failure), oldest round first.
-fn unfinished_tasks(sd: &StudyDir) -> Result<Vec<Task>> {
+pub(crate) fn unfinished_tasks(sd: &StudyDir) -> Result<Vec<Task>> {
     let mut tasks = Vec::new();
     for round in sd.rounds()? {
         for (index, trial) in sd.proposals(round)?.trials.into_iter().enumerate() {
@@ -264,7 +267,8 @@ fn fingerprint(sd: &StudyDir, t: &Task) -> String {
     }
 }
 
-/// Generates and trains one trial under its lock; returns the line to print.
+/// Generates and trains one trial under its lock (waiting for a stage left from an earlier
+/// run); returns the line to print.
 fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
     let dir: TrialDir = sd.trial(&t.trial);
     let lock = match dir.lock(false)? {
@@ -277,6 +281,19 @@ fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
             dir.lock(true)?.expect("a waiting lock")
         }
     };
+    run_locked(sd, t, opts, lock, "driver")
+}
+
+/// Generates and trains a trial whose lock `lock` is held (and released at the end);
+/// `worker` names the caller in `logs/stages.tsv`. Returns the line to print.
+pub(crate) fn run_locked(
+    sd: &StudyDir,
+    t: &Task,
+    opts: &SearchOptions,
+    lock: std::fs::File,
+    worker: &str,
+) -> Result<String> {
+    let dir: TrialDir = sd.trial(&t.trial);
     let fd = Some(lock.as_raw_fd());
     let run = opts.run.display().to_string();
     let base = vec![
@@ -288,6 +305,7 @@ fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
         t.round.to_string(),
     ];
     let t0 = Instant::now();
+    let started = SystemTime::now();
     let gen = stage(
         &opts.bin_dir.join("nago-generate"),
         &base,
@@ -295,6 +313,7 @@ fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
         fd,
         &[],
     )?;
+    log_stage(sd, worker, "generate", &t.trial, started, gen);
     if gen == Some(0) {
         let threads = opts.threads();
         let mut args = base.clone();
@@ -308,13 +327,15 @@ fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
             args.extend(["--time-limit".into(), tl.to_string()]);
         }
         let env = vec![("OMP_NUM_THREADS".to_string(), threads.to_string())];
-        stage(
+        let started = SystemTime::now();
+        let code = stage(
             &opts.bin_dir.join("nago-train"),
             &args,
             Some(&dir.train_log()),
             fd,
             &env,
         )?;
+        log_stage(sd, worker, "train", &t.trial, started, code);
     }
     drop(lock);
     let p = sd.proposal(&t.trial)?;
@@ -334,6 +355,38 @@ fn run_task(sd: &StudyDir, t: &Task, opts: &SearchOptions) -> Result<String> {
             )
         }
     })
+}
+
+/// Appends one line to `logs/stages.tsv` — worker, stage, trial, start and end (Unix
+/// seconds), exit code — for `make bench-pipeline`'s account of where the wall time went.
+/// Best effort: a line that cannot be written is not worth failing a search for.
+pub(crate) fn log_stage(
+    sd: &StudyDir,
+    worker: &str,
+    stage: &str,
+    trial: &str,
+    started: SystemTime,
+    code: Option<i32>,
+) {
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    let dir = sd.root().join("logs");
+    let line = format!(
+        "{worker}\t{stage}\t{trial}\t{:.3}\t{:.3}\t{}\n",
+        secs(started),
+        secs(SystemTime::now()),
+        code.map_or("signal".into(), |c| c.to_string())
+    );
+    let _ = fs::create_dir_all(&dir).and_then(|_| {
+        use std::io::Write;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("stages.tsv"))?
+            .write_all(line.as_bytes())
+    });
 }
 
 /// Runs `tasks`, `opts.parallel` at a time. Errors of single trials are collected.
@@ -387,7 +440,17 @@ fn round_span(tasks: &[Task]) -> String {
 fn study_stage(opts: &SearchOptions, name: &str, extra: &[&str]) -> Result<i32> {
     let mut args = vec!["--run".to_string(), opts.run.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
+    let started = SystemTime::now();
     let code = stage(&opts.bin_dir.join(name), &args, None, None, &[])?;
+    let short = name.trim_start_matches("nago-");
+    log_stage(
+        &StudyDir::new(&opts.run),
+        "driver",
+        short,
+        "-",
+        started,
+        code,
+    );
     match code {
         Some(c) if c == exit::OK as i32 || (name == "nago-propose" && c >= exit::PENDING as i32) => {
             Ok(c)
@@ -423,6 +486,20 @@ pub fn run_search(opts: &SearchOptions) -> Result<SearchSummary> {
         run: opts.run.clone(),
         ..Default::default()
     };
+    if !opts.rounds {
+        eprintln!(
+            "{} asynchronous worker(s), {} thread(s) each",
+            opts.parallel.max(1),
+            opts.threads()
+        );
+        let totals = crate::workers::run_workers(opts)?;
+        summary.trial_runs = totals.trial_runs.into_inner();
+        summary.done = true;
+        summary.minutes = t0.elapsed().as_secs_f64() / 60.0;
+        eprintln!("search done in {:.1} min", summary.minutes);
+        finish_report(&sd, opts)?;
+        return Ok(summary);
+    }
     loop {
         let tasks = unfinished_tasks(&sd)?;
         let before: Vec<String> = tasks.iter().map(|t| fingerprint(&sd, t)).collect();

@@ -63,6 +63,7 @@ pub fn prepare_scratch(sd: &StudyDir, trial: &str, scratch: &Path) -> Result<Stu
         schema: ROUND_SCHEMA.into(),
         round: proposal.round,
         trials: vec![trial.to_string()],
+        seen: None,
     };
     atomic_write_json(&out.proposals_path(proposal.round), &round)?;
     Ok(out)
@@ -187,15 +188,9 @@ pub fn default_scratch(sd: &StudyDir, trial: &str) -> PathBuf {
         .expect("a free name")
 }
 
-/// Builds a scratch study holding the state before round `round` was proposed: study.json,
-/// the recorded reference point (surrogate.json, whose model `nago-update` refits), and
-/// every earlier round with its trials' proposal.json and result.json. With `round` = None,
-/// every round.
-pub fn prepare_round_scratch(
-    sd: &StudyDir,
-    round: Option<u32>,
-    scratch: &Path,
-) -> Result<StudyDir> {
+/// A new scratch study at `scratch` (which must not exist) with `sd`'s study.json and, when
+/// `surrogate`, its surrogate.json (for the recorded reference point).
+fn new_scratch(sd: &StudyDir, scratch: &Path, surrogate: bool) -> Result<StudyDir> {
     if scratch.exists() {
         bail!(
             "{}: already exists; give an empty directory",
@@ -206,9 +201,22 @@ pub fn prepare_round_scratch(
     fs::create_dir_all(scratch)?;
     fs::copy(sd.study_path(), out.study_path())
         .with_context(|| format!("{}", sd.study_path().display()))?;
-    if sd.surrogate_path().is_file() {
+    if surrogate && sd.surrogate_path().is_file() {
         fs::copy(sd.surrogate_path(), out.surrogate_path())?;
     }
+    Ok(out)
+}
+
+/// Builds a scratch study holding the state before round `round` was proposed: study.json,
+/// the recorded reference point (surrogate.json, whose model `nago-update` refits), and
+/// every earlier round with its trials' proposal.json and result.json. With `round` = None,
+/// every round.
+pub fn prepare_round_scratch(
+    sd: &StudyDir,
+    round: Option<u32>,
+    scratch: &Path,
+) -> Result<StudyDir> {
+    let out = new_scratch(sd, scratch, true)?;
     for r in sd
         .rounds()?
         .into_iter()
@@ -246,4 +254,87 @@ pub fn compare_files(stored: &Path, rerun: &Path, files: &[PathBuf]) -> Vec<Diff
         }
     }
     diffs
+}
+
+/// The state a recorded proposal saw, rebuilt in a scratch study in two steps: [`Self::fit`]
+/// holds study.json, every earlier round and its trials' proposals, the current reference
+/// point, and exactly the results the surrogate was fitted on; [`Self::complete`] adds the
+/// other results the proposal saw. Every result copied must still have the digest recorded
+/// (a trial retried since then cannot give the proposal's inputs back).
+pub struct ProposalScratch {
+    /// The scratch study.
+    pub out: StudyDir,
+    /// What the round recorded.
+    pub seen: nago_store::Seen,
+    /// The round.
+    pub round: u32,
+}
+
+impl ProposalScratch {
+    /// Builds the first step for round `round` of `sd` under `scratch` (an absent
+    /// directory).
+    pub fn fit(sd: &StudyDir, round: u32, scratch: &Path) -> Result<ProposalScratch> {
+        let stored = sd.proposals(round)?;
+        let Some(seen) = stored.seen.clone() else {
+            bail!(
+                "{}: written before nago recorded what a proposal saw; rerun the round with \
+                 --round {round} (rounds mode)",
+                sd.proposals_path(round).display()
+            );
+        };
+        // The reference point is fixed once recorded, so today's file gives the one the
+        // proposal's surrogate was fitted with; its model is refitted. (A surrogate fitted on
+        // no result had no reference point yet.)
+        let out = new_scratch(sd, scratch, !seen.fitted_on.is_empty())?;
+        for r in sd.rounds()?.into_iter().filter(|r| *r < round) {
+            let props = sd.proposals(r)?;
+            fs::create_dir_all(out.round_dir(r))?;
+            fs::copy(sd.proposals_path(r), out.proposals_path(r))?;
+            for t in &props.trials {
+                fs::create_dir_all(out.trial_dir(t))?;
+                let src = sd.trial_dir(t).join("proposal.json");
+                fs::copy(&src, out.trial_dir(t).join("proposal.json"))
+                    .with_context(|| format!("{}", src.display()))?;
+            }
+        }
+        let s = ProposalScratch { out, seen, round };
+        s.copy_results(sd, &s.seen.fitted_on)?;
+        Ok(s)
+    }
+
+    fn copy_results(&self, sd: &StudyDir, which: &[nago_store::SeenResult]) -> Result<()> {
+        for r in which {
+            let src = sd.trial(&r.trial).result_path();
+            let bytes = fs::read(&src).with_context(|| {
+                format!(
+                    "{}: the proposal of round {} saw this result, which is gone",
+                    src.display(),
+                    self.round
+                )
+            })?;
+            if nago_store::sha256_hex(&bytes) != r.digest {
+                bail!(
+                    "{}: changed since round {} was proposed (the trial was retried or \
+                     rerun), so that proposal's inputs are gone",
+                    src.display(),
+                    self.round
+                );
+            }
+            fs::create_dir_all(self.out.trial_dir(&r.trial))?;
+            fs::write(self.out.trial(&r.trial).result_path(), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The second step: every other result the proposal saw.
+    pub fn complete(&self, sd: &StudyDir) -> Result<()> {
+        let rest: Vec<nago_store::SeenResult> = self
+            .seen
+            .results
+            .iter()
+            .filter(|r| !self.seen.fitted_on.contains(r))
+            .cloned()
+            .collect();
+        self.copy_results(sd, &rest)
+    }
 }

@@ -4,23 +4,18 @@
 //! Needs every stage binary built next to nago-search (`make test` builds them first) and
 //! Fashion-MNIST under data/ (`make data`, a prerequisite of `make test`).
 
-use nago_store::{read_json, StudyDir, TrialResult, TrialStatus, RESULT_SCHEMA};
+mod common;
+use common::repo;
+use nago_store::{read_json, Origin, StudyDir, TrialResult, TrialStatus, RESULT_SCHEMA};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn search(run: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nago-search"));
     c.args(["--preset", "smoke", "--run"])
         .arg(run)
-        .args(["--parallel", "2"]);
+        .args(["--parallel", "2", "--rounds"]);
     c.current_dir(repo()).env_remove("SLURM_ARRAY_TASK_ID");
     c
 }
@@ -57,12 +52,44 @@ fn smoke_search_runs_to_the_end() {
     assert!(out.status.success(), "nago-search failed:\n{err}");
     let sd = StudyDir::new(&run);
     let study = sd.study().unwrap();
-    let res = results(&sd);
+    let all = results(&sd);
+    let origin = |t: &str| sd.proposal(t).unwrap().origin;
+    // The search's evaluations (rejected generators are recorded but use none), then the
+    // final round: 2 architectures of 1 generator (the preset's `final`).
+    let res: Vec<_> = all
+        .iter()
+        .filter(|(t, r, _)| origin(t) != Origin::Final && r.status != TrialStatus::Rejected)
+        .cloned()
+        .collect();
+    let finals: Vec<_> = all
+        .iter()
+        .filter(|(t, _, _)| origin(t) == Origin::Final)
+        .cloned()
+        .collect();
     assert_eq!(res.len() as u32, study.search.max_evaluations, "{err}");
-    assert!(sd.rounds().unwrap().len() >= 2);
+    assert_eq!(finals.len(), 2, "{err}");
+    assert!(sd.rounds().unwrap().len() >= 3);
     assert!(
-        res.iter().all(|(_, r, _)| r.status == TrialStatus::Ok),
-        "{res:?}"
+        res.iter()
+            .chain(&finals)
+            .all(|(_, r, _)| r.status == TrialStatus::Ok),
+        "{all:?}"
+    );
+    assert!(finals
+        .iter()
+        .all(|(_, r, _)| r.budget == study.final_epochs()));
+    assert!(sd.final_table().is_file());
+    // `nago-report best` shows the final round first.
+    let bin = Path::new(env!("CARGO_BIN_EXE_nago-search")).with_file_name("nago-report");
+    let out_best = Command::new(&bin)
+        .args(["best", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out_best.stdout);
+    assert!(
+        text.starts_with("smoke: the final round, 1 generator(s)") && text.contains("±"),
+        "{text}"
     );
     // Training learned something on 256 images: better than chance (10 classes).
     assert!(
@@ -70,7 +97,7 @@ fn smoke_search_runs_to_the_end() {
         "{res:?}"
     );
     let rows = table_rows(&sd);
-    assert_eq!(rows.len(), res.len());
+    assert_eq!(rows.len(), all.len());
     assert!(sd.pareto_table().is_file());
     assert!(err.contains("search done"), "{err}");
 
@@ -200,9 +227,16 @@ fn killed_search_resumes_with_every_trial_once() {
     let out = search(&run).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the restarted search failed:\n{err}");
-    let res = results(&sd);
+    let res: Vec<_> = results(&sd)
+        .into_iter()
+        .filter(|(_, r, _)| r.status != TrialStatus::Rejected)
+        .collect();
     let study = sd.study().unwrap();
-    assert_eq!(res.len() as u32, study.search.max_evaluations, "{err}");
+    let searched = res
+        .iter()
+        .filter(|(t, _, _)| sd.proposal(t).unwrap().origin != Origin::Final)
+        .count();
+    assert_eq!(searched as u32, study.search.max_evaluations, "{err}");
     assert!(
         res.iter().all(|(_, r, _)| r.status == TrialStatus::Ok),
         "{res:?}"
@@ -219,5 +253,5 @@ fn killed_search_resumes_with_every_trial_once() {
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     rows.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     assert_eq!(rows.len(), n, "duplicate rows in trials.parquet");
-    assert_eq!(n, res.len());
+    assert_eq!(n, results(&sd).len());
 }

@@ -1,15 +1,18 @@
-//! A search with promotions, killed with SIGKILL at seeded random moments many times (the
-//! driver alone, or its whole process group), resumed each time: the finished study must equal
-//! an undisturbed run's — every result (losses and settings included, timings excepted), every
-//! epochs.parquet row, and the trial table.
+//! A search with promotions and its final round, killed with SIGKILL at seeded random moments
+//! many times (the driver alone, or its whole process group) and once while a final-round
+//! trial trains, resumed each time: the finished study must equal an undisturbed run's —
+//! every result (losses and settings included, timings excepted), every epochs.parquet row,
+//! the trial table and the final round's table, which must match the trial files.
 //!
 //! Needs the stage binaries next to nago-search and Fashion-MNIST under data/ (as `make test`).
 
+mod common;
 use arrow_array::{Array, Float64Array, Int32Array, Int64Array};
+use common::{repo, XorShift};
 use nago_store::StudyDir;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,23 +26,24 @@ const STUDY: &str = r#"{
     {"metric": "params", "goal": "min", "log": true}
   ],
   "budgets": {"min": 1, "max": 2, "eta": 2},
-  "search": {"batch_size": 2, "max_evaluations": 5, "initial_design": 2, "final_samples": 1},
-  "training": {"lr": 0.1, "batch_size": 64, "train_subset": 1000, "crop_padding": 0, "flip": false}
+  "search": {"batch_size": 2, "max_evaluations": 5, "initial_design": 2},
+  "final": {"max_generators": 1, "samples": 2},
+  "training": {"lr": 0.1, "batch_size": 64, "train_subset": 2000, "crop_padding": 0, "flip": false}
 }"#;
 
 /// Columns that hold wall-clock measurements: they differ between any two runs.
-const TIMING: [&str; 3] = ["train_seconds", "eval_seconds", "images_per_second"];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+const TIMING: [&str; 4] = [
+    "train_seconds",
+    "eval_seconds",
+    "images_per_second",
+    "train_seconds_mean",
+];
 
 fn search(run: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nago-search"));
-    c.arg("--run").arg(run).args(["--parallel", "2"]);
+    c.arg("--run")
+        .arg(run)
+        .args(["--parallel", "2", "--rounds"]);
     c.current_dir(repo()).env_remove("SLURM_ARRAY_TASK_ID");
     c
 }
@@ -87,17 +91,6 @@ fn trial_ids(sd: &StudyDir) -> Vec<String> {
     sd.trial_ids().unwrap()
 }
 
-/// A small deterministic generator for the kill moments (seeded, never the clock).
-struct XorShift(u64);
-impl XorShift {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[test]
 fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
     let d = tempfile::tempdir().unwrap();
@@ -114,7 +107,13 @@ fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
     );
     let sa = StudyDir::new(&a);
     let ids = trial_ids(&sa);
-    assert_eq!(ids.len(), 5, "5 evaluations");
+    let finals: Vec<String> = ids
+        .iter()
+        .filter(|t| sa.proposal(t).unwrap().origin == nago_store::Origin::Final)
+        .cloned()
+        .collect();
+    assert_eq!(ids.len(), 7, "5 evaluations and 2 final trials: {ids:?}");
+    assert_eq!(finals.len(), 2, "{ids:?}");
     assert!(
         ids.iter()
             .any(|t| sa.proposal(t).unwrap().origin == nago_store::Origin::Promotion),
@@ -127,27 +126,40 @@ fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
     let b = d.path().join("b");
     new_study(&b);
     let mut rng = XorShift(0x5eed_1234_abcd_0042);
-    let kills = 5;
-    let mut killed = 0;
-    for k in 0..kills {
+    let sb = StudyDir::new(&b);
+    let has_final = || {
+        trial_ids(&sb).iter().any(|t| {
+            sb.proposal(t)
+                .is_ok_and(|p| p.origin == nago_store::Origin::Final)
+        })
+    };
+    let spawn = |group: bool| {
         let mut cmd = search(&b);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let group = k % 2 == 1;
         if group {
             cmd.process_group(0);
         }
-        let mut child = cmd.spawn().unwrap();
+        cmd.spawn().unwrap()
+    };
+    let kills = 5;
+    let mut killed = 0;
+    // Random kills during the search, until its final round is proposed.
+    let mut running = None;
+    for k in 0..kills {
+        let group = k % 2 == 1;
+        let mut child = spawn(group);
         let at = Duration::from_secs_f64(1.0 + rng.next_f64() * wall.as_secs_f64() * 0.5);
         let start = Instant::now();
-        let mut finished = false;
+        let mut stop = false;
         while start.elapsed() < at {
-            if child.try_wait().unwrap().is_some() {
-                finished = true;
+            if child.try_wait().unwrap().is_some() || has_final() {
+                stop = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if finished {
+        if stop {
+            running = Some(child);
             break;
         }
         let pid = child.id() as i32;
@@ -157,6 +169,39 @@ fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
         child.wait().unwrap();
         killed += 1;
     }
+    // Then killed (the whole group) while a final-round trial trains.
+    let mut child = running.unwrap_or_else(|| spawn(true));
+    let mut in_final = false;
+    while child.try_wait().unwrap().is_none() {
+        let training_final = trial_ids(&sb).iter().any(|t| {
+            sb.proposal(t)
+                .is_ok_and(|p| p.origin == nago_store::Origin::Final)
+                && sb.trial(t).train_log().exists()
+                && !sb.trial(t).result_path().exists()
+        });
+        if training_final {
+            std::thread::sleep(Duration::from_millis(300));
+            let pid = child.id() as i32;
+            // The child of the random phase may be in this test's group: then kill it alone
+            // (its stages get SIGTERM), else its group.
+            let target = if unsafe { libc::getpgid(pid) } == pid {
+                -pid
+            } else {
+                pid
+            };
+            unsafe {
+                libc::kill(target, libc::SIGKILL);
+            }
+            in_final = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait().unwrap();
+    assert!(
+        in_final,
+        "the search ended before its final round could be killed"
+    );
     let out = search(&b).output().unwrap();
     assert!(
         out.status.success(),
@@ -168,7 +213,6 @@ fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
         "only {killed} kills landed before the search ended"
     );
 
-    let sb = StudyDir::new(&b);
     assert_eq!(trial_ids(&sb), ids, "the same trials, each once");
     for t in &ids {
         let (da, db) = (sa.trial_dir(t), sb.trial_dir(t));
@@ -187,5 +231,32 @@ fn sigkill_at_random_moments_then_resume_equals_an_undisturbed_run() {
         parquet_cells(&sa.trials_table()),
         parquet_cells(&sb.trials_table()),
         "trials.parquet differs"
+    );
+    assert_eq!(
+        parquet_cells(&sa.final_table()),
+        parquet_cells(&sb.final_table()),
+        "final.parquet differs"
+    );
+    // The final table says what the final trials' files say.
+    let t = nago_table::read_parquet(&sb.final_table(), nago_table::FINAL_SCHEMA).unwrap();
+    assert_eq!(t.rows.len(), 1, "one generator");
+    let cell = |n: &str| t.rows[0][t.col(n).unwrap()].clone();
+    assert_eq!(cell("trials").as_str(), Some(finals.join(",").as_str()));
+    assert_eq!(cell("done"), nago_table::Cell::I64(Some(2)));
+    let acc: Vec<f64> = finals
+        .iter()
+        .map(|t| {
+            sb.trial(t)
+                .result()
+                .unwrap()
+                .unwrap()
+                .test_accuracy
+                .unwrap()
+        })
+        .collect();
+    let mean = cell("test_accuracy_mean").as_f64().unwrap();
+    assert!(
+        (mean - (acc[0] + acc[1]) / 2.0).abs() < 1e-12,
+        "{mean} vs {acc:?}"
     );
 }

@@ -110,8 +110,97 @@ pub fn table_cells(d: &StudyData, rows: &[BestRow]) -> (Vec<String>, Vec<Vec<Str
     (head, body)
 }
 
-/// The table as aligned text, one row per Pareto-optimal trial.
+/// The final round's table (header, cells): one row per generator (mean ± sample std over
+/// its final trials), best test accuracy first; `None` before the final round has trials.
+pub fn final_cells(d: &StudyData) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let mut gens = nago_study::final_table::final_generators(&d.records);
+    if gens.is_empty() {
+        return None;
+    }
+    gens.sort_by(|a, b| {
+        let key = |g: &nago_study::final_table::FinalGenerator| g.test_accuracy.map(|m| m.0);
+        key(b)
+            .partial_cmp(&key(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let pm = |m: Option<(f64, Option<f64>)>| match m {
+        Some((mean, Some(sd))) => format!("{:.2} ± {:.2}", 100.0 * mean, 100.0 * sd),
+        Some((mean, None)) => format!("{:.2}", 100.0 * mean),
+        None => "-".into(),
+    };
+    let head: Vec<String> = [
+        "generator of",
+        "done",
+        "epochs",
+        "test acc %",
+        "val acc %",
+        "params (min–max)",
+        "final trials",
+    ]
+    .map(String::from)
+    .to_vec();
+    let body: Vec<Vec<String>> = gens
+        .iter()
+        .map(|g| {
+            vec![
+                g.source_trial.clone().unwrap_or_else(|| "-".into()),
+                format!("{}/{}", g.done, g.trials.len()),
+                fmt_num(g.epochs),
+                pm(g.test_accuracy),
+                pm(g.val_accuracy),
+                g.params.map_or("-".into(), |(m, lo, hi)| {
+                    format!("{} ({}–{})", fmt_num(m.round()), fmt_num(lo), fmt_num(hi))
+                }),
+                g.trials.join(","),
+            ]
+        })
+        .collect();
+    Some((head, body))
+}
+
+/// [`final_cells`] as aligned text.
+pub fn final_text(d: &StudyData) -> Option<String> {
+    let (head, body) = final_cells(d)?;
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &body {
+        for (k, c) in r.iter().enumerate() {
+            width[k] = width[k].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(k, c)| format!("{c:<w$}", w = width[k]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = format!(
+        "{}: the final round, {} generator(s), mean ± std over their architectures (final.parquet)\n",
+        d.study.name,
+        body.len()
+    );
+    out.push_str(&line(head.clone()));
+    out.push('\n');
+    for r in body {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// The table as aligned text, one row per Pareto-optimal trial; the final round's results
+/// first, when it has run.
 pub fn text_table(d: &StudyData, front: Front) -> String {
+    let mut out = final_text(d).map(|f| f + "\n").unwrap_or_default();
+    out.push_str(&front_text(d, front));
+    out
+}
+
+/// The search's Pareto set as aligned text.
+fn front_text(d: &StudyData, front: Front) -> String {
     let rows = best_rows(d, front);
     let (head, body) = table_cells(d, &rows);
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();

@@ -323,9 +323,16 @@ impl StudyData {
     }
 
     /// Indices (into `trials`) of the completed trials with every objective.
+    /// (The final round's trials are not evaluations of the search: they are reported per
+    /// generator, by [`crate::best::final_text`].)
     pub fn scored(&self) -> Vec<usize> {
         (0..self.trials.len())
-            .filter(|&i| self.trials[i].is_ok() && self.model_values(&self.trials[i]).is_some())
+            .filter(|&i| {
+                let t = &self.trials[i];
+                t.proposal.origin != nago_store::Origin::Final
+                    && t.is_ok()
+                    && self.model_values(t).is_some()
+            })
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! The report page: one self-contained HTML file with every figure inlined as SVG.
 
 use crate::archpic::{self, Renderer};
-use crate::best::{best_rows, table_cells, Front};
+use crate::best::{best_rows, final_cells, table_cells, Front};
 use crate::data::StudyData;
 use crate::epochs;
 use crate::figures::{self, Figure};
@@ -144,6 +144,22 @@ pub fn render(d: &StudyData, figs: &[Figure], warnings: &[String]) -> String {
         pending,
         d.pareto().len()
     );
+    // The final round first: what the search delivers.
+    if let Some((head, body)) = final_cells(d) {
+        s.push_str("<h2>Final round (mean ± std over each generator's architectures, trained with the final protocol)</h2><table id=\"final\"><tr>");
+        for h in &head {
+            let _ = write!(s, "<th>{}</th>", esc(h));
+        }
+        s.push_str("</tr>");
+        for r in &body {
+            s.push_str("<tr>");
+            for c in r {
+                let _ = write!(s, "<td>{}</td>", esc(c));
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</table>\n");
+    }
     // Best-trials table.
     let rows = best_rows(d, Front::AllBudgets);
     let (head, body) = table_cells(d, &rows);

@@ -41,6 +41,9 @@ pub struct Study {
     /// How each architecture is trained.
     #[serde(default)]
     pub training: TrainingSpec,
+    /// The final round that ends every search.
+    #[serde(default, rename = "final")]
+    pub final_round: FinalSpec,
     /// Metrics beyond [`KNOWN_METRICS`] that objectives and constraints may name: numbers
     /// that a custom trainer writes into `result.json`. Declaring them is what lets a typo in
     /// a metric name be an error instead of a study where every trial is infeasible.
@@ -50,7 +53,7 @@ pub struct Study {
 
 /// The metrics that `nago-train` writes into `result.json` and that objectives and
 /// constraints may name, with their units.
-pub const KNOWN_METRICS: [(&str, &str); 12] = [
+pub const KNOWN_METRICS: [(&str, &str); 13] = [
     ("val_error", "validation error, fraction in [0, 1]"),
     ("val_accuracy", "validation accuracy, fraction in [0, 1]"),
     (
@@ -61,6 +64,10 @@ pub const KNOWN_METRICS: [(&str, &str); 12] = [
     ("macs", "multiply-accumulates per image"),
     ("memory_mb", "parameter memory, MB"),
     ("activation_mb", "activation memory per image, MB"),
+    (
+        "min_channels",
+        "channels of the narrowest operation (known before training)",
+    ),
     ("train_seconds", "wall-clock seconds of training"),
     ("epochs_done", "epochs completed"),
     ("val_loss", "validation cross-entropy"),
@@ -215,15 +222,40 @@ pub struct Objective {
     pub reference: Option<f64>,
 }
 
-/// A hard limit: trials whose metric exceeds `max` are infeasible.
+/// A hard limit: trials whose metric exceeds `max` (or is below `min`) are infeasible. A
+/// limit on a metric known before training (see [`PRE_TRAINING_METRICS`]) is checked when
+/// the trial is proposed: such a trial is never trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Constraint {
     /// A metric name, e.g. `params`.
     pub metric: String,
     /// The largest allowed value.
-    pub max: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The smallest allowed value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
 }
+
+impl Constraint {
+    /// Whether `v` is within the limits (a missing or non-finite value is not).
+    pub fn allows(&self, v: Option<f64>) -> bool {
+        v.is_some_and(|v| {
+            v.is_finite() && self.max.is_none_or(|m| v <= m) && self.min.is_none_or(|m| v >= m)
+        })
+    }
+}
+
+/// The metrics an architecture has before it is trained (nago-generate computes them from
+/// arch.json alone): constraints on them are checked when a trial is proposed.
+pub const PRE_TRAINING_METRICS: [&str; 5] = [
+    "params",
+    "macs",
+    "memory_mb",
+    "activation_mb",
+    "min_channels",
+];
 
 /// Multi-fidelity budgets in epochs: successive halving from `min` to `max` by factor `eta`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -255,9 +287,70 @@ pub struct SearchSpec {
     /// Evaluations from the space-filling design before the model takes over.
     #[serde(default = "default_initial_design")]
     pub initial_design: u32,
-    /// Architectures sampled per chosen generator in `--final` mode.
+    /// Architectures sampled per chosen generator in the final round (the `final` section's
+    /// `samples` takes precedence when given).
     #[serde(default = "default_final_samples")]
     pub final_samples: u32,
+    /// The narrowest operation's channels below which an architecture is not trained (it is
+    /// recorded as `rejected` when proposed). Measured (README): operations of one channel
+    /// learn little (1-epoch validation accuracy 0.21 and 0.51) at a sixth of the images/s
+    /// of two-channel ones (0.59, 0.70). 0 turns the rule off.
+    #[serde(default = "default_min_channels")]
+    pub min_channels: u32,
+    /// Validation accuracy, as a fraction of the way from chance (1/classes) to 1, that an
+    /// evaluation must pass to be promoted or taken to the final round: an evaluation at
+    /// chance level has not learned, and is never promoted although it may be non-dominated
+    /// (the smallest network).
+    #[serde(default = "default_learned_fraction")]
+    pub learned_fraction: f64,
+}
+
+/// Which generators the final round takes, and how it trains them (`final` in study.json).
+/// Every search ends with it: `samples` architectures (new seeds) of each chosen generator,
+/// trained for `epochs` with `training` (the study's own training section when absent);
+/// results are reported as mean ± std per generator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalSpec {
+    /// Run the final round at the end of `nago-search` and the Slurm pipeline.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// At most this many generators: the feasible Pareto front at the model budget, reduced
+    /// to this many by greedy hypervolume contribution when it is larger.
+    #[serde(default = "default_final_generators")]
+    pub max_generators: u32,
+    /// Architectures per generator (default: `search.final_samples`).
+    #[serde(default)]
+    pub samples: Option<u32>,
+    /// Epochs of each final training (default: `budgets.max`); also the schedule's horizon.
+    #[serde(default)]
+    pub epochs: Option<f64>,
+    /// Training settings of the final round (default: the study's `training` section), e.g.
+    /// the whole training split where the search used a subset.
+    #[serde(default)]
+    pub training: Option<TrainingSpec>,
+}
+
+fn default_final_generators() -> u32 {
+    4
+}
+fn default_min_channels() -> u32 {
+    2
+}
+fn default_learned_fraction() -> f64 {
+    0.1
+}
+
+impl Default for FinalSpec {
+    fn default() -> Self {
+        FinalSpec {
+            enabled: true,
+            max_generators: default_final_generators(),
+            samples: None,
+            epochs: None,
+            training: None,
+        }
+    }
 }
 
 fn default_batch() -> u32 {
@@ -280,6 +373,8 @@ impl Default for SearchSpec {
             max_evaluations: default_max_evaluations(),
             initial_design: default_initial_design(),
             final_samples: default_final_samples(),
+            min_channels: default_min_channels(),
+            learned_fraction: default_learned_fraction(),
         }
     }
 }
@@ -366,7 +461,69 @@ impl Study {
         self.validate_metrics()?;
         self.validate_budgets()?;
         self.validate_search()?;
-        self.validate_training()
+        Self::validate_training_spec("training", &self.training)?;
+        self.validate_final()
+    }
+
+    /// Samples per generator in the final round.
+    pub fn final_samples(&self) -> u32 {
+        self.final_round
+            .samples
+            .unwrap_or(self.search.final_samples)
+    }
+
+    /// Epochs of a final-round training.
+    pub fn final_epochs(&self) -> f64 {
+        self.final_round.epochs.unwrap_or(self.budgets.max)
+    }
+
+    /// The training settings of the final round.
+    pub fn final_training(&self) -> &TrainingSpec {
+        self.final_round.training.as_ref().unwrap_or(&self.training)
+    }
+
+    fn validate_final(&self) -> Result<(), SpaceError> {
+        let f = &self.final_round;
+        if let Some(s) = f.samples {
+            if !(1..=10_000).contains(&s) {
+                return Err(SpaceError::range(
+                    "final.samples",
+                    s,
+                    "an integer from 1 to 10000",
+                ));
+            }
+        }
+        if !(1..=1000).contains(&f.max_generators) {
+            return Err(SpaceError::range(
+                "final.max_generators",
+                f.max_generators,
+                "an integer from 1 to 1000",
+            ));
+        }
+        if let Some(e) = f.epochs {
+            finite("final.epochs", e)?;
+            if e < 1.0 || e.fract() != 0.0 || e > 100_000.0 {
+                return Err(SpaceError::range(
+                    "final.epochs",
+                    e,
+                    "a whole number of epochs from 1 to 100000",
+                ));
+            }
+        }
+        if let Some(t) = &f.training {
+            Self::validate_training_spec("final.training", t)?;
+            if let (Some(s), Some(n)) = (t.train_subset, self.dataset.kind()?.known_train_size()) {
+                let most = n.saturating_sub(self.dataset.validation);
+                if s > most {
+                    return Err(SpaceError::range(
+                        "final.training.train_subset",
+                        s,
+                        format!("at most {most} (the training split less dataset.validation)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether `name` is a metric that objectives and constraints may use.
@@ -425,7 +582,17 @@ impl Study {
             if !self.knows_metric(&c.metric) {
                 return Err(unknown(format!("constraints[{i}].metric"), &c.metric));
             }
-            finite(&format!("constraints[{i}].max"), c.max)?;
+            if c.max.is_none() && c.min.is_none() {
+                return Err(SpaceError::invalid(
+                    format!("constraints[{i}]"),
+                    "give `max`, `min` or both",
+                ));
+            }
+            for (f, v) in [("max", c.max), ("min", c.min)] {
+                if let Some(v) = v {
+                    finite(&format!("constraints[{i}].{f}"), v)?;
+                }
+            }
         }
         Ok(())
     }
@@ -511,38 +678,46 @@ impl Study {
                 ));
             }
         }
+        finite("search.learned_fraction", s.learned_fraction)?;
+        if !(0.0..1.0).contains(&s.learned_fraction) {
+            return Err(SpaceError::range(
+                "search.learned_fraction",
+                s.learned_fraction,
+                "a number in [0, 1) (0: every evaluation above chance level counts as learned)",
+            ));
+        }
         Ok(())
     }
 
-    fn validate_training(&self) -> Result<(), SpaceError> {
-        let t = &self.training;
-        finite("training.lr", t.lr)?;
+    fn validate_training_spec(prefix: &str, t: &TrainingSpec) -> Result<(), SpaceError> {
+        let f = |name: &str| format!("{prefix}.{name}");
+        finite(&f("lr"), t.lr)?;
         if t.lr <= 0.0 {
-            return Err(SpaceError::range("training.lr", t.lr, "a number > 0"));
+            return Err(SpaceError::range(f("lr"), t.lr, "a number > 0"));
         }
-        for (f, v) in [
-            ("training.momentum", t.momentum),
-            ("training.label_smoothing", t.label_smoothing),
+        for (name, v) in [
+            (f("momentum"), t.momentum),
+            (f("label_smoothing"), t.label_smoothing),
         ] {
-            finite(f, v)?;
+            finite(&name, v)?;
             if !(0.0..1.0).contains(&v) {
-                return Err(SpaceError::range(f, v, "a number in [0, 1)"));
+                return Err(SpaceError::range(name, v, "a number in [0, 1)"));
             }
         }
-        finite("training.weight_decay", t.weight_decay)?;
+        finite(&f("weight_decay"), t.weight_decay)?;
         if t.weight_decay < 0.0 {
             return Err(SpaceError::range(
-                "training.weight_decay",
+                f("weight_decay"),
                 t.weight_decay,
                 "a number ≥ 0",
             ));
         }
         if t.batch_size == 0 {
-            return Err(SpaceError::range("training.batch_size", 0, "at least 1"));
+            return Err(SpaceError::range(f("batch_size"), 0, "at least 1"));
         }
         if t.train_subset == Some(0) {
             return Err(SpaceError::range(
-                "training.train_subset",
+                f("train_subset"),
                 0,
                 "at least 1 image (leave it out to train on the whole training split)",
             ));

@@ -56,6 +56,21 @@ pub fn read_text(path: &Path) -> Result<String, StoreError> {
     fs::read_to_string(path).map_err(|e| StoreError::io(path, e))
 }
 
+/// The SHA-256 of `bytes`, as lowercase hex: how a proposal records which file versions it
+/// saw, so that `nago-rerun --proposal` can tell whether they are still the same.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// [`sha256_hex`] of a file's contents, `None` when it cannot be read.
+pub fn file_digest(path: &Path) -> Option<String> {
+    fs::read(path).ok().map(|b| sha256_hex(&b))
+}
+
 /// Reads and parses a JSON file, checking its `schema` tag when given.
 pub fn read_json<T: DeserializeOwned>(path: &Path, schema: Option<&str>) -> Result<T, StoreError> {
     let text = read_text(path)?;

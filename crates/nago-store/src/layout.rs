@@ -192,4 +192,8 @@ impl StudyDir {
     pub fn pareto_table(&self) -> PathBuf {
         self.root.join("pareto.parquet")
     }
+    /// `final.parquet`: the final round's results, one row per generator.
+    pub fn final_table(&self) -> PathBuf {
+        self.root.join("final.parquet")
+    }
 }

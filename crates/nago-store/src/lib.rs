@@ -24,10 +24,13 @@ mod trial;
 
 pub use error::StoreError;
 pub use fsio::{
-    atomic_write, atomic_write_json, read_json, read_text, remove_stale_temp_files, StudyLock,
+    atomic_write, atomic_write_json, file_digest, read_json, read_text, remove_stale_temp_files,
+    sha256_hex, StudyLock,
 };
 pub use layout::StudyDir;
-pub use proposal::{Origin, Proposal, RoundProposals, PROPOSAL_SCHEMA, ROUND_SCHEMA};
+pub use proposal::{
+    Origin, Proposal, RoundProposals, Seen, SeenResult, PROPOSAL_SCHEMA, ROUND_SCHEMA,
+};
 pub use result::{TrialResult, TrialStatus, MAX_ATTEMPTS, RESULT_SCHEMA};
 pub use seed::derive_seed;
 pub use trial::{TrialDir, TrialState};

@@ -117,4 +117,35 @@ pub struct RoundProposals {
     pub round: u32,
     /// Trial ids, in array-index order.
     pub trials: Vec<String>,
+    /// What the proposal was made from (absent in rounds written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
+}
+
+/// Exactly what `nago-propose` saw when it proposed a round: with asynchronous workers the
+/// study changes between proposals, so each records its inputs, and `nago-rerun --proposal`
+/// rebuilds them from the stored files (checking every digest) and proposes again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seen {
+    /// SHA-256 of `surrogate.json` as read (absent: there was none yet).
+    pub surrogate: Option<String>,
+    /// The result files that surrogate was fitted on (its `fitted_on`).
+    #[serde(default)]
+    pub fitted_on: Vec<SeenResult>,
+    /// Every trial with a final `result.json`, with the file's SHA-256, by id (a result to
+    /// be retried counts as pending).
+    pub results: Vec<SeenResult>,
+    /// The trials without a final result (fantasised as pending points), by id.
+    pub pending: Vec<String>,
+}
+
+/// One result file as a stage read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeenResult {
+    /// The trial id.
+    pub trial: String,
+    /// SHA-256 of its `result.json`, lowercase hex.
+    pub digest: String,
 }

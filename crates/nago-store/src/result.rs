@@ -24,6 +24,9 @@ pub enum TrialStatus {
     Killed,
     /// Any other error.
     Crashed,
+    /// Never trained: what is known before training (parameters, MACs, memory, the
+    /// narrowest layer) violates a constraint of the study. Decided by `nago-propose`, final.
+    Rejected,
 }
 
 /// The outcome of one training run (one trial at one budget).
@@ -123,6 +126,30 @@ impl TrialResult {
             },
             extra: Default::default(),
         }
+    }
+
+    /// The result of a trial that is not trained because its architecture violates a
+    /// constraint known before training (`why` names it). `known` are the metrics the
+    /// architecture has without training (`params`, `macs`, `memory_mb`, `activation_mb`,
+    /// `min_channels`): they are recorded so that the table shows what was rejected.
+    pub fn rejected(
+        trial: &str,
+        budget: f64,
+        why: impl Into<String>,
+        known: &[(&str, f64)],
+    ) -> Self {
+        let mut r = TrialResult::failure(trial, budget, TrialStatus::Rejected, why, false, None);
+        for (name, v) in known {
+            match *name {
+                "params" => r.params = Some(*v as u64),
+                "macs" => r.macs = Some(*v as u64),
+                "memory_mb" => r.memory_mb = Some(*v),
+                _ => {
+                    r.extra.insert((*name).to_string(), serde_json::json!(*v));
+                }
+            }
+        }
+        r
     }
 
     /// Whether this result is a retryable failure (see [`TrialResult::retryable`]).

@@ -6,7 +6,7 @@
 //! ask it.
 
 use crate::fsio::is_not_found;
-use crate::{read_json, Proposal, StoreError, TrialResult, TrialStatus, RESULT_SCHEMA};
+use crate::{Proposal, StoreError, TrialResult, TrialStatus, RESULT_SCHEMA};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -160,29 +160,51 @@ impl TrialDir {
     /// Reads `result.json`: `Ok(None)` when there is none, an error when it cannot be read
     /// or belongs to another trial.
     pub fn result(&self) -> Result<Option<TrialResult>, StoreError> {
+        Ok(self.result_with_digest()?.map(|(r, _)| r))
+    }
+
+    /// [`TrialDir::result`] with the SHA-256 of the bytes it was parsed from (one read, so
+    /// the digest is of exactly the result returned).
+    pub fn result_with_digest(&self) -> Result<Option<(TrialResult, String)>, StoreError> {
         let path = self.result_path();
-        match read_json::<TrialResult>(&path, Some(RESULT_SCHEMA)) {
-            Ok(r) if r.trial != self.id => Err(StoreError::Other {
+        let text = match crate::read_text(&path) {
+            Ok(t) => t,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let digest = crate::sha256_hex(text.as_bytes());
+        let parsed =
+            nago_space::json::parse::<TrialResult>(&text, Some(RESULT_SCHEMA)).map_err(|source| {
+                StoreError::Invalid {
+                    path: path.clone(),
+                    source,
+                }
+            });
+        match parsed.map(|r| (r, digest)) {
+            Ok((r, _)) if r.trial != self.id => Err(StoreError::Other {
                 path,
                 message: format!("field `trial` is `{}`, expected `{}`", r.trial, self.id),
             }),
             Ok(r) => Ok(Some(r)),
-            Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Whether any stage has written an output here (generate, train or a failure record).
+    /// Whether any stage after nago-propose has written an output here (generate, train or
+    /// a failure record). The `rejected` result that nago-propose itself writes is part of
+    /// the proposal, not an output.
     pub fn has_outputs(&self) -> bool {
-        [
-            self.arch_path(),
-            self.result_path(),
-            self.epochs_path(),
-            self.checkpoint_path(),
-            self.checkpoint_meta_path(),
-        ]
-        .iter()
-        .any(|p| p.exists())
+        let result = self.result_path().exists()
+            && !matches!(self.result(), Ok(Some(r)) if r.status == TrialStatus::Rejected);
+        result
+            || [
+                self.arch_path(),
+                self.epochs_path(),
+                self.checkpoint_path(),
+                self.checkpoint_meta_path(),
+            ]
+            .iter()
+            .any(|p| p.exists())
     }
 
     /// Whether a live process holds the trial's lock.

@@ -11,20 +11,24 @@
 //! - [`update`][]: what `nago-update` does;
 //! - [`propose`][]: what `nago-propose` does, composed of separate strategies (promotion,
 //!   model, initial design, final round) behind one interface;
+//! - [`screen`][]: the constraints known before training, checked when a trial is proposed;
+//! - [`final_table`][]: the final round's results per generator (`final.parquet`);
 //! - [`exit`][]: the exit codes every stage binary documents.
 //!
 //! The binaries parse flags, call one function here and print its summary.
 
 pub mod exit;
+pub mod final_table;
 pub mod objectives;
 pub mod propose;
+pub mod screen;
 pub mod surrogate;
 pub mod table;
 pub mod trials;
 pub mod update;
 
 pub use objectives::{Evaluation, Objectives};
-pub use propose::{propose, ProposeArgs, ProposeOutcome};
+pub use propose::{left_to_do, propose, ProposeArgs, ProposeOutcome};
 pub use surrogate::SurrogateFile;
 pub use trials::{TrialRecord, Trials};
 pub use update::{update, UpdateSummary};

@@ -91,7 +91,22 @@ impl<'a> Objectives<'a> {
         self.study
             .constraints
             .iter()
-            .all(|c| metric(&c.metric).is_some_and(|v| v.is_finite() && v <= c.max))
+            .all(|c| c.allows(metric(&c.metric)))
+    }
+
+    /// Whether a result shows that the network learned: its validation accuracy is more than
+    /// `search.learned_fraction` of the way from chance (1/classes) to 1. A result without a
+    /// validation accuracy (a custom trainer) counts as learned; a failed one does not.
+    pub fn learned(&self, r: &TrialResult) -> bool {
+        if r.status != TrialStatus::Ok {
+            return false;
+        }
+        let Some(acc) = r.val_accuracy else {
+            return true;
+        };
+        let classes = self.study.dataset.shape().map_or(10, |s| s.3).max(1) as f64;
+        let chance = 1.0 / classes;
+        acc > chance + self.study.search.learned_fraction * (1.0 - chance)
     }
 
     /// Objective values and feasibility of a result.

@@ -15,7 +15,9 @@ pub struct SurrogateFile {
     pub schema: String,
     /// The objective metrics, in order.
     pub objectives: Vec<String>,
-    /// The hypervolume reference point, in model units (minimised; log where asked).
+    /// The hypervolume reference point, in model units (minimised; log where asked); NaN
+    /// (written as null) for an objective without data yet.
+    #[serde(with = "nan_as_null")]
     pub reference: Vec<f64>,
     /// The budget (epochs) the model was fitted on.
     pub budget: Option<f64>,
@@ -23,6 +25,10 @@ pub struct SurrogateFile {
     pub n_observations: usize,
     /// The fitted models (absent while no evaluation has succeeded).
     pub model: Option<Surrogate>,
+    /// Every result file the fitting nago-update read, with its SHA-256 (older files lack
+    /// it): what `nago-rerun --proposal` rebuilds to refit the same model.
+    #[serde(default)]
+    pub fitted_on: Vec<nago_store::SeenResult>,
 }
 
 impl SurrogateFile {
@@ -48,5 +54,24 @@ impl SurrogateFile {
     pub fn write(&self, sd: &StudyDir) -> Result<()> {
         nago_store::atomic_write_json(&sd.surrogate_path(), self)?;
         Ok(())
+    }
+}
+
+/// `Vec<f64>` with NaN written as JSON null (JSON has no NaN) and read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|x| x.is_finite().then_some(*x))
+            .collect::<Vec<Option<f64>>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?
+            .into_iter()
+            .map(|x| x.unwrap_or(f64::NAN))
+            .collect())
     }
 }

@@ -9,7 +9,7 @@ use nago_table::{Cell, ColType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The result metrics every table has, in column order.
-pub const METRICS: [(&str, ColType); 9] = [
+pub const METRICS: [(&str, ColType); 10] = [
     ("epochs_done", ColType::F64),
     ("val_error", ColType::F64),
     ("val_accuracy", ColType::F64),
@@ -17,6 +17,7 @@ pub const METRICS: [(&str, ColType); 9] = [
     ("params", ColType::I64),
     ("macs", ColType::I64),
     ("memory_mb", ColType::F64),
+    ("min_channels", ColType::I64),
     ("train_seconds", ColType::F64),
     ("error", ColType::Str),
 ];

@@ -1,7 +1,7 @@
 //! Every trial of a study as a typed record, read once per stage.
 
 use anyhow::Result;
-use nago_store::{Origin, Proposal, StudyDir, TrialResult, TrialState};
+use nago_store::{Origin, Proposal, StudyDir, TrialResult, TrialState, TrialStatus};
 
 /// One trial as found on disk.
 #[derive(Debug, Clone)]
@@ -10,6 +10,8 @@ pub struct TrialRecord {
     pub proposal: Proposal,
     /// Its latest readable result (any budget, any status), if any.
     pub result: Option<TrialResult>,
+    /// SHA-256 of the `result.json` bytes `result` was read from.
+    pub result_digest: Option<String>,
     /// Where it stands ([`nago_store::TrialDir::state`] at the proposal's budget).
     pub state: TrialState,
 }
@@ -22,6 +24,12 @@ impl TrialRecord {
     /// Whether it still needs generate/train (pending, running, or a retryable failure).
     pub fn unfinished(&self) -> bool {
         !self.state.is_final()
+    }
+    /// Whether nago-propose rejected it before training ([`crate::screen`]).
+    pub fn rejected(&self) -> bool {
+        self.result
+            .as_ref()
+            .is_some_and(|r| r.status == TrialStatus::Rejected)
     }
     /// Its result when that is final (done, or failed for good).
     pub fn final_result(&self) -> Option<&TrialResult> {
@@ -55,17 +63,19 @@ impl Trials {
                     continue;
                 }
             };
-            let result = match dir.result() {
-                Ok(r) => r,
+            let (result, result_digest) = match dir.result_with_digest() {
+                Ok(Some((r, d))) => (Some(r), Some(d)),
+                Ok(None) => (None, None),
                 Err(e) => {
                     t.unreadable_results.push((id.clone(), e.to_string()));
-                    None
+                    (None, None)
                 }
             };
             let state = dir.state(proposal.budget);
             t.records.push(TrialRecord {
                 proposal,
                 result,
+                result_digest,
                 state,
             });
         }
@@ -82,6 +92,22 @@ impl Trials {
         }
     }
 
+    /// Every final result with the digest of its file, by id: what the optimiser's stages
+    /// use (a result that is to be retried counts as pending, whatever it says), and files
+    /// that never change again — so a recorded proposal can always be rebuilt.
+    pub fn seen_results(&self) -> Vec<nago_store::SeenResult> {
+        self.records
+            .iter()
+            .filter(|t| t.final_result().is_some())
+            .filter_map(|t| {
+                Some(nago_store::SeenResult {
+                    trial: t.id().to_string(),
+                    digest: t.result_digest.clone()?,
+                })
+            })
+            .collect()
+    }
+
     /// The trial with id `id`.
     pub fn get(&self, id: &str) -> Option<&TrialRecord> {
         self.records.iter().find(|r| r.id() == id)
@@ -92,12 +118,13 @@ impl Trials {
         self.records.iter().filter(|r| r.unfinished()).collect()
     }
 
-    /// Evaluations of the study's budget proposed so far: every trial but the final round's,
-    /// unreadable ones included (they were proposed by some run of nago-propose).
+    /// Evaluations of the study's budget proposed so far: every trial but the final round's
+    /// and those rejected before training, unreadable ones included (they were proposed by
+    /// some run of nago-propose).
     pub fn evaluations_used(&self) -> usize {
         self.records
             .iter()
-            .filter(|r| r.proposal.origin != Origin::Final)
+            .filter(|r| r.proposal.origin != Origin::Final && !r.rejected())
             .count()
             + self.unreadable.len()
     }

@@ -1,5 +1,6 @@
 //! `nago-update`: the trial table, the Pareto table and the surrogate, from the trials.
 
+use crate::final_table::{final_generators, final_table};
 use crate::objectives::Objectives;
 use crate::surrogate::{SurrogateFile, SURROGATE_SCHEMA};
 use crate::table::Columns;
@@ -8,8 +9,10 @@ use anyhow::{Context, Result};
 use nago_bo::engine::{self, Observation};
 use nago_bo::pareto::{hypervolume, pareto_indices};
 use nago_space::Study;
-use nago_store::{atomic_write, StudyDir, TrialResult};
-use nago_table::{read_parquet, to_parquet, Cell, Table, PARETO_SCHEMA, TRIALS_SCHEMA};
+use nago_store::{atomic_write, Origin, StudyDir, TrialResult};
+use nago_table::{
+    read_parquet, to_parquet, Cell, Table, FINAL_SCHEMA, PARETO_SCHEMA, TRIALS_SCHEMA,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +35,8 @@ pub struct UpdateSummary {
     pub hypervolume: Option<f64>,
     /// Budget of the model and front.
     pub budget: Option<f64>,
+    /// Generators with final-round trials (rows of `final.parquet`).
+    pub final_generators: usize,
 }
 
 /// The budget the model and the Pareto front use: the largest budget with at least
@@ -40,7 +45,7 @@ pub fn model_budget(study: &Study, trials: &Trials) -> Option<f64> {
     let obj = Objectives::new(study);
     let need = study.search.initial_design.max(1) as usize;
     let mut count: BTreeMap<u64, usize> = BTreeMap::new();
-    for r in results(trials) {
+    for r in search_results(trials) {
         if obj.evaluate(r.1).y.is_some() {
             *count.entry(r.1.budget.to_bits()).or_default() += 1;
         }
@@ -69,6 +74,12 @@ pub fn results(trials: &Trials) -> impl Iterator<Item = (&TrialRecord, &TrialRes
         .filter_map(|t| t.result.as_ref().map(|r| (t, r)))
 }
 
+/// The results of the search proper: the final round's left out (it is trained with the
+/// final protocol, so it is neither a fidelity of the model nor part of the search's front).
+pub fn search_results(trials: &Trials) -> impl Iterator<Item = (&TrialRecord, &TrialResult)> {
+    results(trials).filter(|(t, _)| t.proposal.origin != Origin::Final)
+}
+
 /// `nago-update`: trial table, surrogate and Pareto table. Takes the study lock.
 pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary> {
     let _lock = nago_store::StudyLock::acquire(sd.root(), "nago-update")?;
@@ -89,7 +100,7 @@ pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary
     };
     let rows = merge_rows(sd, &cols, &obj, &trials, &mut s)?;
 
-    let ys: Vec<Vec<f64>> = results(&trials)
+    let ys: Vec<Vec<f64>> = search_results(&trials)
         .filter_map(|(_, r)| obj.evaluate(r).y)
         .collect();
     let recorded = prev
@@ -117,9 +128,19 @@ pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary
     let pbytes = to_parquet(&pareto, PARETO_SCHEMA)?;
 
     let sf = fit_surrogate(&study, &obj, &trials, budget, reference, seed_override)?;
-    // Write: table first, then front, then surrogate (each atomic).
+    let finals = final_generators(&trials);
+    s.final_generators = finals.len();
+    let fbytes = if finals.is_empty() {
+        None
+    } else {
+        Some(to_parquet(&final_table(&finals), FINAL_SCHEMA)?)
+    };
+    // Write: table first, then front, then final results, then surrogate (each atomic).
     atomic_write(&sd.trials_table(), &bytes)?;
     atomic_write(&sd.pareto_table(), &pbytes)?;
+    if let Some(f) = fbytes {
+        atomic_write(&sd.final_table(), &f)?;
+    }
     sf.write(sd)?;
     Ok(s)
 }
@@ -186,8 +207,14 @@ fn with_hypervolume(
     });
     let mut front_pts: Vec<Vec<f64>> = Vec::new();
     let mut front_rows: Vec<usize> = Vec::new();
+    let origin = cols
+        .cols
+        .iter()
+        .position(|c| c.0 == "origin")
+        .expect("an origin column");
     for (i, row) in rows.iter_mut().enumerate() {
-        let at_budget = budget.is_some_and(|b| row[cols.budget].as_f64() == Some(b));
+        let at_budget = budget.is_some_and(|b| row[cols.budget].as_f64() == Some(b))
+            && row[origin].as_str() != Some(Origin::Final.as_str());
         if at_budget {
             if let Some(y) = cols.model_values(obj, row) {
                 front_pts.push(y);
@@ -213,8 +240,12 @@ fn fit_surrogate(
     reference: Vec<f64>,
     seed_override: Option<u64>,
 ) -> Result<SurrogateFile> {
-    let obs: Vec<Observation> = results(trials)
-        .filter(|(_, r)| budget == Some(r.budget))
+    // A rejected generator is infeasible at every budget (it was never trained).
+    // Only final results: a failure that is to be retried (a killed task) is pending, not
+    // evidence that the generator cannot work.
+    let obs: Vec<Observation> = search_results(trials)
+        .filter(|(t, _)| t.final_result().is_some())
+        .filter(|(t, r)| budget == Some(r.budget) || t.rejected())
         .filter_map(|(t, r)| {
             let x = study.space.encode(&t.proposal.generator).ok()?;
             let e = obj.evaluate(r);
@@ -239,5 +270,6 @@ fn fit_surrogate(
         budget,
         n_observations: n_obs,
         model,
+        fitted_on: trials.seen_results(),
     })
 }

@@ -26,6 +26,8 @@ pub use epochs::{read_epochs, write_epochs, EpochRow, EPOCHS_SCHEMA};
 pub const TRIALS_SCHEMA: &str = "nago.trials/1";
 /// Schema tag of `pareto.parquet`.
 pub const PARETO_SCHEMA: &str = "nago.pareto/1";
+/// Schema tag of `final.parquet` (the final round, one row per generator).
+pub const FINAL_SCHEMA: &str = "nago.final/1";
 /// The key-value metadata key holding the schema tag.
 pub const SCHEMA_KEY: &str = "nago.schema";
 

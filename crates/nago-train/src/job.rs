@@ -387,7 +387,21 @@ fn resolve_config(
     started: Instant,
 ) -> Result<TrainConfig, JobError> {
     let study = inp.study.as_ref();
-    let ts: TrainingSpec = study.map(|s| s.training.clone()).unwrap_or_default();
+    // A final-round trial is trained as the study's `final` section says, its schedule
+    // annealing over its own epochs.
+    let is_final = inp
+        .proposal
+        .as_ref()
+        .is_some_and(|p| p.origin == nago_store::Origin::Final);
+    let ts: TrainingSpec = study
+        .map(|s| {
+            if is_final {
+                s.final_training().clone()
+            } else {
+                s.training.clone()
+            }
+        })
+        .unwrap_or_default();
     let o = &spec.overrides;
     let validation = o
         .validation
@@ -399,7 +413,13 @@ fn resolve_config(
         .unwrap_or(inp.arch.seed);
     let schedule_epochs = spec
         .schedule_epochs
-        .or(study.map(|s| s.budgets.max))
+        .or(study.map(|s| {
+            if is_final {
+                s.final_epochs()
+            } else {
+                s.budgets.max
+            }
+        }))
         .unwrap_or(epochs as f64)
         .max(epochs as f64);
     let device = spec.device.resolve().map_err(JobError::Setting)?;
@@ -785,6 +805,7 @@ fn make_result(
         "activation_mb",
         json!(arch.counts.activation_bytes as f64 / 1e6),
     );
+    put("min_channels", json!(arch.min_channels()));
     put("bf16", json!(cfg.bf16 && cfg.device.is_cuda()));
     put(
         "channels_last",

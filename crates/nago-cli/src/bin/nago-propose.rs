@@ -19,6 +19,13 @@ use std::process::ExitCode;
 /// points so the new round avoids them. A round that exists is not proposed again unless
 /// --force (allowed only while none of its trials has started).
 ///
+/// Generators whose architecture breaks a constraint known before training (params, MACs,
+/// memory, the narrowest layer's channels, search.min_channels) are recorded as `rejected`
+/// (result.json says why) and never trained; the round is filled with others. Once the
+/// evaluation budget is spent and trained, the study's final round is proposed (study.json
+/// `final`). The round's proposals.json records what the proposal saw (result digests,
+/// pending trials, the surrogate's digest) for `nago-rerun --proposal`.
+///
 /// Exit status: 0 a round was proposed; 5 nothing to propose now (trials still need work;
 /// they are listed); 6 the study is done (its budget is proposed and every trial has a final
 /// result); 4 another nago-propose/nago-update holds the study; 3 a retryable I/O failure
@@ -26,6 +33,7 @@ use std::process::ExitCode;
 ///
 ///   nago-propose --run runs/x [--json]
 ///   nago-propose --run runs/x --final            (K samples of each Pareto generator)
+///   nago-propose --run runs/x --allow-pending --max-trials 1   (an asynchronous worker)
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
@@ -56,6 +64,10 @@ struct Args {
     /// With --final: architectures per generator (default: search.final_samples).
     #[arg(long, value_name = "K", requires = "final_mode", value_parser = clap::value_parser!(u32).range(1..))]
     samples: Option<u32>,
+    /// At most N trials in the round (default: search.batch_size); an asynchronous worker
+    /// proposes one trial for itself.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_trials: Option<u64>,
     /// Print the outcome as one JSON object on stdout (`outcome`: proposed, pending or done).
     #[arg(long)]
     json: bool,
@@ -82,6 +94,7 @@ fn run(args: Args) -> Result<ProposeOutcome> {
         final_mode: args.final_mode,
         final_trials: args.trials,
         samples: args.samples,
+        max_trials: args.max_trials.map(|n| n as usize),
     };
     propose(&sd, &a)
 }
@@ -92,7 +105,12 @@ fn print_outcome(o: &ProposeOutcome, json: bool) {
         return;
     }
     match o {
-        ProposeOutcome::Proposed { round, trials, .. } => {
+        ProposeOutcome::Proposed {
+            round,
+            trials,
+            rejected,
+            ..
+        } => {
             println!("nago-propose: round {round}: {} trial(s)", trials.len());
             for t in trials {
                 println!(
@@ -101,6 +119,15 @@ fn print_outcome(o: &ProposeOutcome, json: bool) {
                     t.origin.as_str(),
                     t.budget
                 );
+            }
+            if !rejected.is_empty() {
+                println!(
+                    "nago-propose: {} generator(s) rejected before training (recorded, not trained):",
+                    rejected.len()
+                );
+                for t in rejected {
+                    println!("  {}  {}", t.trial, t.rejected.as_deref().unwrap_or(""));
+                }
             }
         }
         ProposeOutcome::Pending { message, .. } => {

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 ///
 ///   nago-status trials  --run runs/x [--round R] [--json|--ids]   a line per trial
 ///   nago-status pending --run runs/x --round R              array indices that need work
+///   nago-status done --run runs/x                           exit 0 when the study is done, 5 if not
 ///   nago-status trial   --run runs/x --round R --index I    the trial id of an array task
 ///
 /// Plain output is one item per line, so shell scripts read it with `read` or `mapfile`.
@@ -61,6 +62,14 @@ enum What {
         #[arg(long, value_name = "I")]
         index: usize,
     },
+    /// Whether the study is done (its evaluation budget proposed and every trial, the final
+    /// round's included, with a final result): prints `done` and exits 0, or prints what is
+    /// left and exits 5. Proposes nothing (for scripts that wait on workers).
+    Done {
+        /// The study directory.
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +78,16 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<()> {
     match args.what {
+        What::Done { run } => {
+            let sd = StudyDir::new(&run);
+            match nago_study::left_to_do(&sd)? {
+                None => println!("done"),
+                Some(why) => {
+                    println!("not done: {why}");
+                    std::process::exit(nago_study::exit::PENDING as i32);
+                }
+            }
+        }
         What::Trials {
             run,
             round,

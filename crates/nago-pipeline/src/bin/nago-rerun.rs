@@ -18,6 +18,10 @@ use std::process::{Command, ExitCode};
 /// --round N    update and propose from the state before round N (the earlier rounds' proposals
 ///              and results, the recorded reference point): the round's proposals.json and
 ///              every proposal.json byte for byte.
+/// --proposal ID   rebuild exactly what the proposal of trial ID's round saw (the results its
+///              surrogate was fitted on and the others, each checked by digest; the pending
+///              trials), refit and propose: surrogate.json's digest, proposals.json and every
+///              proposal.json byte for byte (--round N does this too for rounds that recorded it)
 /// --update     update from every stored trial: trials.parquet, pareto.parquet and
 ///              surrogate.json byte for byte.
 #[derive(Parser, Debug)]
@@ -27,8 +31,14 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
     /// The trial id (its directory name under trials/).
-    #[arg(long, required_unless_present_any = ["round", "update"], conflicts_with_all = ["round", "update"])]
+    #[arg(long, required_unless_present_any = ["round", "update", "proposal"], conflicts_with_all = ["round", "update", "proposal"])]
     trial: Option<String>,
+    /// Rerun the proposal that made this trial (its round): rebuild exactly what it saw
+    /// (the results its surrogate was fitted on, checked by digest; the other results; the
+    /// pending trials), refit, propose, compare bytes. Works for asynchronous workers'
+    /// one-trial proposals as for whole rounds.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["round", "update"])]
+    proposal: Option<String>,
     /// Rerun update and propose for this round.
     #[arg(long, value_name = "N", conflicts_with = "update")]
     round: Option<u32>,
@@ -86,7 +96,92 @@ fn report(
     }
 }
 
+/// `--proposal ID` (and `--round N` for a round that recorded what it saw).
+fn run_proposal(args: &Args, sd: &StudyDir, round: u32) -> Result<bool> {
+    let label = format!("proposal-r{round}");
+    let scratch = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_scratch(sd, &label));
+    let s = nago_pipeline::rerun::ProposalScratch::fit(sd, round, &scratch)?;
+    let bins = bin_dir(args.bin_dir.clone())?;
+    let run = vec!["--run".to_string(), scratch.display().to_string()];
+    let mut diffs = Vec::new();
+    match &s.seen.surrogate {
+        Some(digest) => {
+            if !stage(&bins, "nago-update", &run)? {
+                bail!("nago-update failed on the stored inputs");
+            }
+            let got = nago_store::file_digest(&s.out.surrogate_path()).unwrap_or_default();
+            if &got != digest {
+                diffs.push(nago_pipeline::rerun::Difference {
+                    what: "surrogate.json".into(),
+                    stored: format!("sha256 {}", &digest[..12.min(digest.len())]),
+                    rerun: format!("sha256 {}", &got[..12.min(got.len())]),
+                });
+            }
+        }
+        None => {
+            let _ = std::fs::remove_file(s.out.surrogate_path());
+        }
+    }
+    s.complete(sd)?;
+    let stored = sd.proposals(round)?;
+    let trainable = stored
+        .trials
+        .iter()
+        .filter(|t| {
+            !sd.trial(t)
+                .result()
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.status == nago_store::TrialStatus::Rejected)
+        })
+        .count();
+    let mut prop = run.clone();
+    prop.extend([
+        "--allow-pending".to_string(),
+        "--max-trials".to_string(),
+        trainable.max(1).to_string(),
+    ]);
+    if !stage(&bins, "nago-propose", &prop)? {
+        bail!("nago-propose failed on the stored inputs");
+    }
+    let mut files = vec![PathBuf::from("rounds")
+        .join(
+            sd.proposals_path(round)
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap(),
+        )
+        .join("proposals.json")];
+    for t in &stored.trials {
+        files.push(PathBuf::from("trials").join(t).join("proposal.json"));
+        if sd
+            .trial(t)
+            .result()
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.status == nago_store::TrialStatus::Rejected)
+        {
+            files.push(PathBuf::from("trials").join(t).join("result.json"));
+        }
+    }
+    diffs.extend(compare_files(sd.root(), s.out.root(), &files));
+    Ok(report(
+        &format!("the proposal of round {round}"),
+        &scratch,
+        &diffs,
+    ))
+}
+
 fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
+    if let Some(r) = args.round {
+        if sd.proposals(r)?.seen.is_some() {
+            return run_proposal(args, sd, r);
+        }
+    }
     let label = match args.round {
         Some(r) => format!("round-{r}"),
         None => "update".to_string(),
@@ -108,12 +203,8 @@ fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
             .collect(),
         Some(r) => {
             let stored = sd.proposals(r)?;
-            if stored.trials.iter().any(|t| {
-                sd.proposal(t)
-                    .is_ok_and(|p| p.origin == nago_store::Origin::Final)
-            }) {
-                bail!("round {r} was proposed with --final; rerun it by hand with the same --final flags");
-            }
+            // A final round is proposed by plain nago-propose once the budget is spent (the
+            // search's own); one proposed by hand with --final flags is rerun by hand.
             if !stage(&bins, "nago-propose", &run)? {
                 bail!("nago-propose failed on the stored inputs");
             }
@@ -127,6 +218,20 @@ fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
                     .iter()
                     .map(|t| PathBuf::from("trials").join(t).join("proposal.json")),
             );
+            // A trial rejected before training: its result.json is nago-propose's output too.
+            f.extend(
+                stored
+                    .trials
+                    .iter()
+                    .filter(|t| {
+                        sd.trial(t)
+                            .result()
+                            .ok()
+                            .flatten()
+                            .is_some_and(|res| res.status == nago_store::TrialStatus::Rejected)
+                    })
+                    .map(|t| PathBuf::from("trials").join(t).join("result.json")),
+            );
             f
         }
     };
@@ -139,10 +244,25 @@ fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
 
 fn run(args: Args) -> Result<bool> {
     let sd = StudyDir::new(&args.run);
+    if let Some(id) = &args.proposal {
+        let round = sd.proposal(id)?.round;
+        return run_proposal(&args, &sd, round);
+    }
     let Some(trial) = args.trial.clone() else {
         return run_study_level(&args, &sd);
     };
     let stored = sd.trial_dir(&trial);
+    if let Ok(Some(r)) = sd.trial(&trial).result() {
+        if r.status == nago_store::TrialStatus::Rejected {
+            bail!(
+                "trial {trial} was rejected before training by nago-propose ({}); rerun its \
+                 round instead: nago-rerun --run {} --round {}",
+                r.error.unwrap_or_default(),
+                args.run.display(),
+                sd.proposal(&trial)?.round
+            );
+        }
+    }
     if !stored.join("result.json").is_file() {
         bail!(
             "{}: the trial has no result.json to compare with",

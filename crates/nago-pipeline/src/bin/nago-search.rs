@@ -5,9 +5,13 @@ use nago_pipeline::{init_study, run_search, Device, SearchOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Run a multi-objective NAGO search on this machine: passes of generate → train over the
-/// trials that need work (several at once) → update → propose, until the study is done (its
-/// budget is proposed and every trial has a final result), then print the Pareto front.
+/// Run a multi-objective NAGO search on this machine with --parallel asynchronous workers:
+/// each, when free, takes a trial that needs work or records what finished (update) and
+/// proposes one trial for itself (the others' count as pending), then generates and trains
+/// it — no round barrier — until the study is done (its budget and final round are trained);
+/// then print the final round's results and the Pareto front. Several nago-search processes
+/// on one study are simply more workers (e.g. the tasks of a Slurm array). With --rounds: the
+/// round barrier (train a whole round of search.batch_size, then update and propose).
 /// Interrupt it at any point and run the same command again to continue; a trial whose run
 /// failed for a retryable cause (a signal, a full disk, a crash of a stage) is run again.
 ///
@@ -31,9 +35,14 @@ struct Args {
     /// `--set dataset.path=/data/fmnist`, `--set space.param_limit={"log":[1e4,1e5]}`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Trials trained at once.
+    /// Trials trained at once (asynchronous workers; with --rounds, a round's width).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     parallel: u64,
+    /// Rounds mode: propose search.batch_size trials, train them all, update, repeat. A
+    /// whole study is then the same bytes whatever --parallel; with workers, only a study
+    /// run with --parallel 1 is.
+    #[arg(long)]
+    rounds: bool,
     /// CPU threads per training (default: cores / parallel, the same for every trial).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     threads: Option<u64>,
@@ -101,6 +110,7 @@ fn run(args: Args) -> Result<()> {
         run,
         bin_dir,
         parallel: args.parallel as usize,
+        rounds: args.rounds,
         threads_per_trial: args.threads.map(|t| t as usize),
         device: args.device,
         time_limit: args.time_limit,

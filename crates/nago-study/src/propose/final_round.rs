@@ -1,15 +1,20 @@
-//! The final round: more architectures of the chosen generators at the full budget.
+//! The final round: more architectures of the chosen generators, trained as the study's
+//! `final` section says.
 
 use super::{Context, Draft, Strategy};
 use crate::objectives::Objectives;
+use crate::surrogate::SurrogateFile;
 use crate::trials::TrialRecord;
 use crate::update::model_budget;
 use anyhow::{bail, Context as _, Result};
-use nago_bo::pareto::pareto_indices;
+use nago_bo::pareto::{hypervolume, pareto_indices};
 use nago_store::{derive_seed, Origin};
 
-/// `samples` architectures (different seeds) of each chosen generator at `budgets.max`: the
-/// generators of `trials`, or, when empty, of the feasible Pareto set at the model budget.
+/// `samples` architectures (different seeds) of each chosen generator at the final epochs
+/// (`final.epochs`, default `budgets.max`): the generators of `trials`, or, when empty, the
+/// feasible Pareto set at the model budget among the evaluations that learned, cut to
+/// `final.max_generators` by greedy hypervolume contribution. Each sample is screened like
+/// any new architecture; a rejected seed is replaced by the next one.
 pub struct FinalRound {
     /// Trials whose generators to take (empty: the Pareto set).
     pub trials: Vec<String>,
@@ -18,7 +23,8 @@ pub struct FinalRound {
 }
 
 impl FinalRound {
-    fn chosen<'a>(&self, ctx: &'a Context) -> Result<Vec<&'a TrialRecord>> {
+    /// The trials whose generators the final round takes.
+    pub fn chosen<'a>(&self, ctx: &'a Context) -> Result<Vec<&'a TrialRecord>> {
         if !self.trials.is_empty() {
             return self
                 .trials
@@ -35,19 +41,65 @@ impl FinalRound {
         }
         let obj = Objectives::new(ctx.study);
         let budget = model_budget(ctx.study, ctx.trials);
-        let cand: Vec<(&TrialRecord, Vec<f64>)> = ctx
-            .trials
-            .records
-            .iter()
-            .filter_map(|t| {
-                let r = t.final_result()?;
-                let e = obj.evaluate(r);
-                (e.feasible && Some(r.budget) == budget).then_some((t, e.y?))
-            })
-            .collect();
+        let mut cand: Vec<(&TrialRecord, Vec<f64>)> = Vec::new();
+        for t in &ctx.trials.records {
+            let Some(r) = t.final_result() else { continue };
+            let e = obj.evaluate(r);
+            let Some(y) = e.y else { continue };
+            let same = cand
+                .iter()
+                .any(|(c, _)| c.proposal.generator == t.proposal.generator);
+            if e.feasible
+                && obj.learned(r)
+                && Some(r.budget) == budget
+                && t.proposal.origin != Origin::Final
+                && !same
+            {
+                cand.push((t, y));
+            }
+        }
         let ys: Vec<Vec<f64>> = cand.iter().map(|c| c.1.clone()).collect();
-        Ok(pareto_indices(&ys).into_iter().map(|i| cand[i].0).collect())
+        let front: Vec<usize> = pareto_indices(&ys);
+        let k = ctx.study.final_round.max_generators as usize;
+        if front.len() <= k {
+            return Ok(front.into_iter().map(|i| cand[i].0).collect());
+        }
+        let recorded = SurrogateFile::read(ctx.sd)?
+            .filter(|s| s.objectives == obj.names())
+            .map(|s| s.reference);
+        let reference = obj.reference(recorded.as_deref(), &ys);
+        Ok(greedy_by_contribution(&ys, &front, &reference, k)
+            .into_iter()
+            .map(|i| cand[i].0)
+            .collect())
     }
+}
+
+/// `k` of the points `idx` chosen greedily, each adding the most hypervolume to those
+/// chosen before it (ties: the earlier point). Returns them in the order of `idx`.
+pub fn greedy_by_contribution(
+    ys: &[Vec<f64>],
+    idx: &[usize],
+    reference: &[f64],
+    k: usize,
+) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::new();
+    while chosen.len() < k.min(idx.len()) {
+        let mut best: Option<(usize, f64)> = None;
+        for &i in idx.iter().filter(|i| !chosen.contains(i)) {
+            let pts: Vec<Vec<f64>> = chosen
+                .iter()
+                .chain(std::iter::once(&i))
+                .map(|&j| ys[j].clone())
+                .collect();
+            let hv = hypervolume(&pts, reference).unwrap_or(0.0);
+            if best.is_none_or(|(_, b)| hv > b) {
+                best = Some((i, hv));
+            }
+        }
+        chosen.push(best.expect("a point is left").0);
+    }
+    idx.iter().copied().filter(|i| chosen.contains(i)).collect()
 }
 
 impl Strategy for FinalRound {
@@ -55,26 +107,69 @@ impl Strategy for FinalRound {
         let chosen = self.chosen(ctx)?;
         if chosen.is_empty() {
             bail!(
-                "{}: no feasible evaluated generator to take to the final round (run \
-                 nago-update, or name trials with --trials)",
+                "{}: no feasible evaluated generator that learned to take to the final round \
+                 (run nago-update, or name trials with --trials)",
                 ctx.sd.trials_table().display()
             );
         }
+        let study = ctx.study;
         let mut out = Vec::new();
         for t in chosen {
-            for s in 0..self.samples {
+            let mut taken = 0;
+            // A generator whose samples are mostly rejected still gets `samples` tries per
+            // sample before the round goes on without the rest.
+            for s in 0..self.samples.saturating_mul(10) {
+                if taken == self.samples {
+                    break;
+                }
+                let seed = derive_seed(study.seed, &["final", t.id(), &s.to_string()]);
+                let screen = crate::screen::screen(study, &t.proposal.generator, seed)
+                    .with_context(|| format!("final samples of trial {}", t.id()))?;
+                if !screen.passes() {
+                    continue;
+                }
+                taken += 1;
                 out.push(Draft {
                     generator: t.proposal.generator,
-                    budget: ctx.study.budgets.max,
-                    seed: Some(derive_seed(
-                        ctx.study.seed,
-                        &["final", t.id(), &s.to_string()],
-                    )),
+                    budget: study.final_epochs(),
+                    seed: Some(seed),
                     parent: None,
                     origin: Origin::Final,
                 });
             }
+            if taken < self.samples {
+                eprintln!(
+                    "nago-propose: warning: generator of trial {} gave only {taken} of {} \
+                     architectures that pass the constraints in {} seeds",
+                    t.id(),
+                    self.samples,
+                    self.samples * 10
+                );
+            }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_contribution_keeps_the_spread() {
+        // A front of five points; the two ends and the knee give most of the volume.
+        let ys = vec![
+            vec![0.0, 1.0],
+            vec![0.1, 0.5],
+            vec![0.2, 0.45],
+            vec![0.5, 0.1],
+            vec![1.0, 0.0],
+        ];
+        let all: Vec<usize> = (0..5).collect();
+        let r = [1.1, 1.1];
+        let two = greedy_by_contribution(&ys, &all, &r, 2);
+        assert_eq!(two, vec![1, 3]);
+        assert_eq!(greedy_by_contribution(&ys, &all, &r, 9), all);
+        assert!(greedy_by_contribution(&ys, &all, &r, 0).is_empty());
     }
 }

@@ -22,7 +22,8 @@ impl Strategy for InitialDesign {
             .records
             .iter()
             .filter(|t| t.proposal.origin == Origin::Initial)
-            .count();
+            .count()
+            + ctx.initial_taken;
         let pts = nago_bo::design::sobol(
             done,
             n,

@@ -22,11 +22,11 @@ pub use model::ModelProposals;
 pub use promotion::Promotions;
 
 use crate::trials::{TrialRecord, Trials};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use nago_space::{Generator, Study};
 use nago_store::{
-    atomic_write_json, derive_seed, Origin, Proposal, RoundProposals, StudyDir, PROPOSAL_SCHEMA,
-    ROUND_SCHEMA,
+    atomic_write_json, derive_seed, file_digest, Origin, Proposal, RoundProposals, Seen, StudyDir,
+    TrialResult, PROPOSAL_SCHEMA, ROUND_SCHEMA,
 };
 use serde::Serialize;
 
@@ -45,6 +45,9 @@ pub struct ProposeArgs {
     pub final_trials: Vec<String>,
     /// In final mode, samples per generator (default: search.final_samples).
     pub samples: Option<u32>,
+    /// At most this many trials in the round (an asynchronous worker proposes one for
+    /// itself); default `search.batch_size`. The final round is proposed whole.
+    pub max_trials: Option<usize>,
 }
 
 /// One proposed trial, as the binary reports it.
@@ -58,6 +61,9 @@ pub struct ProposedTrial {
     pub budget: f64,
     /// For a promotion, the trial it continues.
     pub parent: Option<String>,
+    /// For a trial rejected before training, why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// What `nago-propose` did.
@@ -68,8 +74,10 @@ pub enum ProposeOutcome {
     Proposed {
         /// Its number.
         round: u32,
-        /// Its trials.
+        /// Its trials to train.
         trials: Vec<ProposedTrial>,
+        /// Its trials rejected before training (recorded, never trained).
+        rejected: Vec<ProposedTrial>,
         /// Unpublished trial directories of a crashed earlier run that were removed first.
         rolled_back: Vec<String>,
     },
@@ -128,6 +136,12 @@ pub struct Context<'a> {
     pub pending: Vec<&'a TrialRecord>,
     /// The round being proposed.
     pub round: u32,
+    /// Generators proposed earlier in this call and rejected before training: the model
+    /// treats them as pending points, so that it proposes elsewhere.
+    pub rejected: Vec<Generator>,
+    /// Initial-design points taken earlier in this call (the Sobol sequence continues after
+    /// them).
+    pub initial_taken: usize,
 }
 
 /// A way of proposing trials.
@@ -187,14 +201,26 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
     };
     let unfinished: Vec<&TrialRecord> = trials.unfinished();
     let unfinished_ids: Vec<String> = unfinished.iter().map(|t| t.id().to_string()).collect();
-    let ctx = Context {
+    let mut ctx = Context {
         sd,
         study: &study,
         trials: &trials,
         pending: unfinished.clone(),
         round,
+        rejected: Vec::new(),
+        initial_taken: 0,
     };
-    let drafts = if a.final_mode {
+    let mut ids = IdAllocator::new(sd, reuse_ids)?;
+    // What this proposal is made from (the study lock keeps surrogate.json fixed meanwhile).
+    let seen = Seen {
+        surrogate: file_digest(&sd.surrogate_path()),
+        fitted_on: crate::SurrogateFile::read(sd)?
+            .map(|f| f.fitted_on)
+            .unwrap_or_default(),
+        results: trials.seen_results(),
+        pending: unfinished_ids.clone(),
+    };
+    let drafts: (Vec<Proposal>, Vec<(Proposal, TrialResult)>) = if a.final_mode {
         if trials
             .records
             .iter()
@@ -211,46 +237,127 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
         }
         let f = FinalRound {
             trials: a.final_trials.clone(),
-            samples: a.samples.unwrap_or(study.search.final_samples).max(1),
+            samples: a.samples.unwrap_or(study.final_samples()).max(1),
         };
-        f.propose(&ctx, usize::MAX)?
+        screened(&study, &mut ids, round, f.propose(&ctx, usize::MAX)?)?
     } else {
         let used = trials.evaluations_used();
         let max = study.search.max_evaluations as usize;
+        let has_final = trials
+            .records
+            .iter()
+            .any(|t| t.proposal.origin == Origin::Final);
         if used >= max {
-            return Ok(done_or_pending(
-                format!(
-                    "the study's budget is spent: {used} of {max} evaluations proposed \
-                     (search.max_evaluations)"
-                ),
-                unfinished_ids,
-            ));
+            let spent = format!(
+                "the study's budget is spent: {used} of {max} evaluations proposed \
+                 (search.max_evaluations)"
+            );
+            if !unfinished.is_empty() || has_final || !study.final_round.enabled {
+                let done = if has_final {
+                    format!("{spent} and its final round is proposed")
+                } else {
+                    spent
+                };
+                return Ok(done_or_pending(done, unfinished_ids));
+            }
+            // Every search ends with the final round (study.json `final`).
+            let f = FinalRound {
+                trials: Vec::new(),
+                samples: study.final_samples(),
+            };
+            if f.chosen(&ctx)?.is_empty() {
+                eprintln!(
+                    "nago-propose: warning: no final round: no feasible evaluation that learned \
+                     at the model budget (see {})",
+                    sd.trials_table().display()
+                );
+                return Ok(done_or_pending(spent, unfinished_ids));
+            }
+            let drafts = f.propose(&ctx, usize::MAX)?;
+            screened(&study, &mut ids, round, drafts)?
+        } else {
+            if !unfinished.is_empty() && !a.allow_pending {
+                return Ok(pending(unfinished_ids));
+            }
+            let q = (study.search.batch_size as usize)
+                .min(max - used)
+                .min(a.max_trials.unwrap_or(usize::MAX).max(1));
+            let promotions = Promotions.propose(&ctx, q)?;
+            let (mut props, mut rejected) = screened(&study, &mut ids, round, promotions)?;
+            // New generators until the round is full of trainable ones: each rejected one is
+            // recorded and kept away from (as a pending point) by the next model proposal.
+            let mut tries = 0;
+            while props.len() < q && tries < MAX_SCREEN_PASSES {
+                tries += 1;
+                let n = q - props.len();
+                let mut drafts = ModelProposals.propose(&ctx, n)?;
+                let initial = InitialDesign.propose(&ctx, n - drafts.len())?;
+                ctx.initial_taken += initial.len();
+                drafts.extend(initial);
+                if drafts.is_empty() {
+                    break;
+                }
+                let (ok, bad) = screened(&study, &mut ids, round, drafts)?;
+                ctx.rejected.extend(bad.iter().map(|(p, _)| p.generator));
+                props.extend(ok);
+                rejected.extend(bad);
+            }
+            if props.is_empty() {
+                bail!(
+                    "every one of the {} generators proposed in {MAX_SCREEN_PASSES} passes was \
+                 rejected before training ({}); loosen the constraints or search.min_channels, \
+                 or narrow the space to generators that satisfy them",
+                    rejected.len(),
+                    rejected
+                        .first()
+                        .map(|(_, r)| r.error.clone().unwrap_or_default())
+                        .unwrap_or_default()
+                );
+            }
+            (props, rejected)
         }
-        if !unfinished.is_empty() && !a.allow_pending {
-            return Ok(pending(unfinished_ids));
-        }
-        let q = (study.search.batch_size as usize).min(max - used);
-        let mut drafts = Promotions.propose(&ctx, q)?;
-        let model = ModelProposals.propose(&ctx, q - drafts.len())?;
-        drafts.extend(model);
-        let initial = InitialDesign.propose(&ctx, q - drafts.len())?;
-        drafts.extend(initial);
-        drafts
     };
-    let props = assign_ids(sd, &study, round, reuse_ids, drafts)?;
-    publish(sd, round, &props)?;
+    let (props, rejected) = drafts;
+    publish(sd, round, &props, &rejected, &seen)?;
+    let shown = |p: Proposal, why: Option<String>| ProposedTrial {
+        trial: p.trial,
+        origin: p.origin,
+        budget: p.budget,
+        parent: p.parent,
+        rejected: why,
+    };
     Ok(ProposeOutcome::Proposed {
         round,
-        trials: props
+        trials: props.into_iter().map(|p| shown(p, None)).collect(),
+        rejected: rejected
             .into_iter()
-            .map(|p| ProposedTrial {
-                trial: p.trial,
-                origin: p.origin,
-                budget: p.budget,
-                parent: p.parent,
-            })
+            .map(|(p, r)| shown(p, r.error))
             .collect(),
         rolled_back,
+    })
+}
+
+/// What keeps the study from being done (`None`: it is done): evaluations still to propose,
+/// trials without a final result, or the final round still to propose. Reads only; the
+/// same rule as [`propose`]'s `done` (a final round with no generator to take aside).
+pub fn left_to_do(sd: &StudyDir) -> Result<Option<String>> {
+    let study = sd.study()?;
+    let trials = Trials::load(sd)?;
+    let used = trials.evaluations_used();
+    let max = study.search.max_evaluations as usize;
+    let unfinished = trials.unfinished().len();
+    let has_final = trials
+        .records
+        .iter()
+        .any(|t| t.proposal.origin == Origin::Final);
+    Ok(if used < max {
+        Some(format!("{used} of {max} evaluations proposed"))
+    } else if unfinished > 0 {
+        Some(format!("{unfinished} trial(s) without a final result"))
+    } else if study.final_round.enabled && !has_final {
+        Some("the final round is still to be proposed".into())
+    } else {
+        None
     })
 }
 
@@ -295,51 +402,103 @@ fn roll_back_unpublished(sd: &StudyDir) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Ids (the round's own when re-proposed, else fresh ones) and seeds for the drafts.
-fn assign_ids(
-    sd: &StudyDir,
-    study: &Study,
-    round: u32,
-    reuse: Vec<String>,
-    drafts: Vec<Draft>,
-) -> Result<Vec<Proposal>> {
-    let first: u64 = sd.next_trial_id()?.parse()?;
-    let mut reuse = reuse.into_iter();
-    let mut fresh = first;
-    Ok(drafts
-        .into_iter()
-        .map(|d| {
-            let trial = reuse.next().unwrap_or_else(|| {
-                let id = format!("{fresh:05}");
-                fresh += 1;
-                id
-            });
-            let seed = d
-                .seed
-                .unwrap_or_else(|| derive_seed(study.seed, &["trial", &trial]));
-            Proposal {
-                schema: PROPOSAL_SCHEMA.into(),
-                trial,
-                round,
-                generator: d.generator,
-                budget: d.budget,
-                seed,
-                parent: d.parent,
-                origin: d.origin,
-            }
-        })
-        .collect())
+/// Rounds of new proposals `nago-propose` makes to fill a round when generators are
+/// rejected before training.
+const MAX_SCREEN_PASSES: usize = 20;
+
+/// Trial ids: the round's own when it is re-proposed, then fresh ones.
+struct IdAllocator {
+    reuse: std::vec::IntoIter<String>,
+    fresh: u64,
 }
 
-/// Writes the trial directories, then publishes the round with one rename.
-fn publish(sd: &StudyDir, round: u32, props: &[Proposal]) -> Result<()> {
+impl IdAllocator {
+    fn new(sd: &StudyDir, reuse: Vec<String>) -> Result<Self> {
+        Ok(IdAllocator {
+            reuse: reuse.into_iter(),
+            fresh: sd.next_trial_id()?.parse()?,
+        })
+    }
+    fn next(&mut self) -> String {
+        self.reuse.next().unwrap_or_else(|| {
+            let id = format!("{:05}", self.fresh);
+            self.fresh += 1;
+            id
+        })
+    }
+}
+
+/// Gives the drafts ids and seeds and screens each new architecture ([`crate::screen`]):
+/// the trials to train, and the rejected ones with the result that records why. Promotions
+/// are not screened (their architecture passed when their parent was proposed).
+#[allow(clippy::type_complexity)]
+fn screened(
+    study: &Study,
+    ids: &mut IdAllocator,
+    round: u32,
+    drafts: Vec<Draft>,
+) -> Result<(Vec<Proposal>, Vec<(Proposal, TrialResult)>)> {
+    let mut ok = Vec::new();
+    let mut rejected = Vec::new();
+    for d in drafts {
+        let trial = ids.next();
+        let seed = d
+            .seed
+            .unwrap_or_else(|| derive_seed(study.seed, &["trial", &trial]));
+        let p = Proposal {
+            schema: PROPOSAL_SCHEMA.into(),
+            trial,
+            round,
+            generator: d.generator,
+            budget: d.budget,
+            seed,
+            parent: d.parent,
+            origin: d.origin,
+        };
+        if p.origin == Origin::Promotion {
+            ok.push(p);
+            continue;
+        }
+        let s = crate::screen::screen(study, &p.generator, p.seed)
+            .with_context(|| format!("trial {} (generator {:?})", p.trial, p.generator))?;
+        if s.passes() {
+            ok.push(p);
+        } else {
+            let why = format!("not trained: {}", s.violations.join("; "));
+            let r = TrialResult::rejected(&p.trial, p.budget, why, &s.known.pairs());
+            rejected.push((p, r));
+        }
+    }
+    Ok((ok, rejected))
+}
+
+/// Writes the trial directories (a rejected trial's result with its proposal), then
+/// publishes the round with one rename. The round lists its trials to train first (their
+/// array indices are 0…), then the rejected ones.
+fn publish(
+    sd: &StudyDir,
+    round: u32,
+    props: &[Proposal],
+    rejected: &[(Proposal, TrialResult)],
+    seen: &Seen,
+) -> Result<()> {
     for p in props {
         atomic_write_json(&sd.trial(&p.trial).proposal_path(), p)?;
+    }
+    for (p, r) in rejected {
+        let t = sd.trial(&p.trial);
+        atomic_write_json(&t.proposal_path(), p)?;
+        atomic_write_json(&t.result_path(), r)?;
     }
     let rp = RoundProposals {
         schema: ROUND_SCHEMA.into(),
         round,
-        trials: props.iter().map(|p| p.trial.clone()).collect(),
+        seen: Some(seen.clone()),
+        trials: props
+            .iter()
+            .chain(rejected.iter().map(|(p, _)| p))
+            .map(|p| p.trial.clone())
+            .collect(),
     };
     atomic_write_json(&sd.proposals_path(round), &rp)?;
     Ok(())

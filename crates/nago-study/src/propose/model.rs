@@ -43,7 +43,8 @@ pub fn one_hot_groups(space: &Space) -> Vec<(usize, usize)> {
 
 /// New generators by expected hypervolume improvement on `surrogate.json` (fitted by
 /// nago-update; never refitted here), once it holds `search.initial_design` observations;
-/// nothing before that. Trials without a final result are pending points.
+/// nothing before that. Trials without a final result, and generators rejected earlier in
+/// the same call, are pending points.
 pub struct ModelProposals;
 
 impl Strategy for ModelProposals {
@@ -66,7 +67,9 @@ impl Strategy for ModelProposals {
         let pend: Vec<Vec<f64>> = ctx
             .pending
             .iter()
-            .filter_map(|t| space.encode(&t.proposal.generator).ok())
+            .map(|t| &t.proposal.generator)
+            .chain(&ctx.rejected)
+            .filter_map(|g| space.encode(g).ok())
             .collect();
         let po = nago_bo::defaults::propose_options(ctx.study.seed, ctx.round as u64);
         let snap = SpaceSnap(space);

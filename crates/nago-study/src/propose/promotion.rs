@@ -2,13 +2,19 @@
 
 use super::{Context, Draft, Strategy};
 use crate::objectives::Objectives;
+use crate::surrogate::SurrogateFile;
 use anyhow::Result;
 use nago_bo::mf;
 use nago_store::Origin;
 
 /// Promotes the best evaluations of each rung to the next budget (highest rung first), by
-/// non-dominated sorting and crowding distance over feasible evaluations; a promotion keeps
-/// its parent's generator and seed (the same architecture) and continues its checkpoint.
+/// non-dominated sorting and crowding distance; a promotion keeps its parent's generator and
+/// seed (the same architecture) and continues its checkpoint.
+///
+/// Only evaluations that can improve the front are promoted: feasible ones that learned
+/// ([`Objectives::learned`]: a chance-level network is never promoted, although as the
+/// smallest network it may be non-dominated) and that dominate the hypervolume reference
+/// point (so they contribute hypervolume).
 pub struct Promotions;
 
 impl Strategy for Promotions {
@@ -22,6 +28,23 @@ impl Strategy for Promotions {
             .iter()
             .filter_map(|t| t.proposal.parent.clone())
             .collect();
+        let reference = {
+            let recorded = SurrogateFile::read(ctx.sd)?
+                .filter(|s| s.objectives == obj.names())
+                .map(|s| s.reference);
+            let ys: Vec<Vec<f64>> = ctx
+                .trials
+                .records
+                .iter()
+                .filter_map(|t| obj.evaluate(t.final_result()?).y)
+                .collect();
+            obj.reference(recorded.as_deref(), &ys)
+        };
+        let inside = |y: &[f64]| {
+            y.iter()
+                .zip(&reference)
+                .all(|(v, r)| !r.is_finite() || v < r)
+        };
         let mut out = Vec::new();
         for i in (0..rungs.len().saturating_sub(1)).rev() {
             let entries: Vec<mf::RungEntry> = ctx
@@ -33,10 +56,12 @@ impl Strategy for Promotions {
                     let r = t.final_result()?;
                     (r.budget == rungs[i]).then(|| {
                         let e = obj.evaluate(r);
+                        let useful =
+                            e.feasible && obj.learned(r) && e.y.as_deref().is_some_and(inside);
                         mf::RungEntry {
                             id: t.id().to_string(),
                             y: e.y,
-                            feasible: e.feasible,
+                            feasible: useful,
                         }
                     })
                 })
@@ -44,6 +69,11 @@ impl Strategy for Promotions {
             for id in mf::promotable(&entries, &promoted, b.eta) {
                 if out.len() >= n {
                     return Ok(out);
+                }
+                // Ranking puts the useless last, but a rung with few useful entries would
+                // still fill its quota with them.
+                if !entries.iter().any(|e| e.id == id && e.feasible) {
+                    continue;
                 }
                 let t = ctx.trials.get(&id).expect("a rung entry is a trial");
                 out.push(Draft {
