@@ -8,7 +8,7 @@ PIPELINE_PRESET ?= quick
 PIPELINE_SEED ?= 2020
 PIPELINE_CACHE := bench/pipeline/cache
 .PHONY: bench-pipeline
-bench-pipeline: bins $(FMNIST_DIR)/.stamp
+bench-pipeline: bins data/fashion-mnist
 	@uptime
 	@mkdir -p $(PIPELINE_CACHE)
 	@for mode in async rounds; do \

@@ -65,13 +65,14 @@ SCHEMA = [
     ("params", "int", True),
     ("macs", "int", True),
     ("memory_mb", "float", True),
+    ("min_channels", "int", True),
     ("train_seconds", "float", True),
     ("error", "str", True),
     ("feasible", "bool", False),
     ("hypervolume", "float", True),
 ]
 
-STATUSES = {"ok", "diverged", "out_of_memory", "time_limit", "killed", "crashed"}
+STATUSES = {"ok", "diverged", "out_of_memory", "time_limit", "killed", "crashed", "rejected"}
 
 
 def kind_of_pandas(dtype):
@@ -200,7 +201,12 @@ def main():
         if r is None:
             continue
         prop = json.load(open(os.path.join(tdir, t, "proposal.json")))
-        arch = json.load(open(os.path.join(tdir, t, "arch.json")))
+        arch_path = os.path.join(tdir, t, "arch.json")
+        if row["status"] == "rejected":
+            # Rejected before training by nago-propose: no arch.json, the reason in `error`.
+            c.check(not os.path.exists(arch_path) and row["error"], "%s: rejected but trained?" % t)
+            continue
+        arch = json.load(open(arch_path))
         c.check(row["status"] in STATUSES, "%s: status %r" % (t, row["status"]))
         # seed: int64 holding the u64 seed's bits (seeds >= 2^63 read back negative).
         c.check(row["round"] == prop["round"] and row["seed"] % 2**64 == prop["seed"],

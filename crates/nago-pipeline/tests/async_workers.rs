@@ -3,12 +3,13 @@
 //! moments — a worker process alone (its stages get SIGTERM) or its whole process group —
 //! and restarted, many times. The finished study must have every evaluation exactly once,
 //! none lost, none stuck, the final round trained, and every proposal must reproduce with
-//! `nago-rerun --proposal`.
+//! `nago-rerun --proposal`. And a study run with one worker is the same bytes from run to
+//! run.
 //!
 //! Needs the stage binaries next to nago-search and Fashion-MNIST under data/ (as `make test`).
 
 mod common;
-use common::{repo, XorShift};
+use common::{parquet_cells, repo, trial_diffs, XorShift};
 use nago_store::{Origin, StudyDir, TrialStatus};
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
@@ -146,4 +147,54 @@ fn two_workers_killed_at_random_moments_record_every_evaluation_once() {
             "round {r}:\n{text}"
         );
     }
+}
+
+#[test]
+fn one_worker_gives_the_same_study_every_run() {
+    let d = tempfile::tempdir().unwrap();
+    let small = STUDY
+        .replace(r#""max_evaluations": 7"#, r#""max_evaluations": 4"#)
+        .replace(r#""samples": 2"#, r#""samples": 1"#);
+    let mut runs = Vec::new();
+    for name in ["a", "b"] {
+        let run = d.path().join(name);
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("study.json"), &small).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_nago-search"))
+            .arg("--run")
+            .arg(&run)
+            .args(["--parallel", "1", "--threads", "1"])
+            .current_dir(repo())
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        runs.push(StudyDir::new(&run));
+    }
+    let (a, b) = (&runs[0], &runs[1]);
+    let ids = a.trial_ids().unwrap();
+    assert_eq!(ids, b.trial_ids().unwrap());
+    for r in a.rounds().unwrap() {
+        assert_eq!(
+            std::fs::read(a.proposals_path(r)).unwrap(),
+            std::fs::read(b.proposals_path(r)).unwrap(),
+            "round {r}: proposals.json differs"
+        );
+    }
+    for t in &ids {
+        assert_eq!(
+            std::fs::read(a.trial(t).proposal_path()).unwrap(),
+            std::fs::read(b.trial(t).proposal_path()).unwrap()
+        );
+        let diffs = trial_diffs(&a.trial_dir(t), &b.trial_dir(t), &[]);
+        assert!(diffs.is_empty(), "trial {t}: {diffs:?}");
+    }
+    assert_eq!(
+        parquet_cells(&a.trials_table()),
+        parquet_cells(&b.trials_table())
+    );
 }

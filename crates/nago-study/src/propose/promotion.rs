@@ -51,7 +51,8 @@ impl Strategy for Promotions {
                 .trials
                 .records
                 .iter()
-                .filter(|t| t.proposal.origin != Origin::Final)
+                // Rejected trials were never trained: not members of a rung.
+                .filter(|t| t.proposal.origin != Origin::Final && !t.rejected())
                 .filter_map(|t| {
                     let r = t.final_result()?;
                     (r.budget == rungs[i]).then(|| {
