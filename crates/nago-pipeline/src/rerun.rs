@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// `result.json` fields that may differ between a trial and its rerun: wall-clock timings
 /// and the paths of the scratch study. Everything else (status, every metric and loss, the
 /// settings, the data sizes, the seeds, the error text) must be equal.
-pub const UNCOMPARED_FIELDS: [&str; 3] = ["train_seconds", "images_per_second", "resumed_from"];
+pub const UNCOMPARED_FIELDS: [&str; 3] = nago_store::WALL_CLOCK_FIELDS;
 
 /// One difference between a stored trial and its rerun.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,7 +312,7 @@ impl ProposalScratch {
                     self.round
                 )
             })?;
-            if nago_store::sha256_hex(&bytes) != r.digest {
+            if nago_store::result_digest(&String::from_utf8_lossy(&bytes)) != r.digest {
                 bail!(
                     "{}: changed since round {} was proposed (the trial was retried or \
                      rerun), so that proposal's inputs are gone",

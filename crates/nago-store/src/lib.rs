@@ -31,6 +31,8 @@ pub use layout::StudyDir;
 pub use proposal::{
     Origin, Proposal, RoundProposals, Seen, SeenResult, PROPOSAL_SCHEMA, ROUND_SCHEMA,
 };
-pub use result::{TrialResult, TrialStatus, MAX_ATTEMPTS, RESULT_SCHEMA};
+pub use result::{
+    result_digest, TrialResult, TrialStatus, MAX_ATTEMPTS, RESULT_SCHEMA, WALL_CLOCK_FIELDS,
+};
 pub use seed::derive_seed;
 pub use trial::{TrialDir, TrialState};

@@ -133,8 +133,9 @@ pub struct Seen {
     /// The result files that surrogate was fitted on (its `fitted_on`).
     #[serde(default)]
     pub fitted_on: Vec<SeenResult>,
-    /// Every trial with a final `result.json`, with the file's SHA-256, by id (a result to
-    /// be retried counts as pending).
+    /// Every trial with a final `result.json`, with its digest (`nago_store::result_digest`:
+    /// SHA-256 of the content without wall-clock fields), by id (a result to be retried
+    /// counts as pending).
     pub results: Vec<SeenResult>,
     /// The trials without a final result (fantasised as pending points), by id.
     pub pending: Vec<String>,
@@ -146,6 +147,6 @@ pub struct Seen {
 pub struct SeenResult {
     /// The trial id.
     pub trial: String,
-    /// SHA-256 of its `result.json`, lowercase hex.
+    /// [`crate::result_digest`] of its `result.json`, lowercase hex.
     pub digest: String,
 }

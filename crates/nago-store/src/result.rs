@@ -81,6 +81,29 @@ pub struct TrialResult {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// `result.json` fields that differ between two runs of the same training: wall-clock
+/// timings and the path a checkpoint was continued from. Left out of [`result_digest`] and of
+/// nago-rerun's comparisons; everything else is a function of the inputs and the seed.
+pub const WALL_CLOCK_FIELDS: [&str; 3] = ["train_seconds", "images_per_second", "resumed_from"];
+
+/// The SHA-256 of a `result.json` text's content without [`WALL_CLOCK_FIELDS`] (keys sorted,
+/// compact): the same for two runs of the same training, so a recorded proposal is the same
+/// bytes from run to run, and different as soon as a metric or status differs. Text that is
+/// not a JSON object is digested as it is.
+pub fn result_digest(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            for k in WALL_CLOCK_FIELDS {
+                m.remove(k);
+            }
+            let canonical = serde_json::to_string(&serde_json::Value::Object(m))
+                .expect("a JSON value serialises");
+            crate::sha256_hex(canonical.as_bytes())
+        }
+        _ => crate::sha256_hex(text.as_bytes()),
+    }
+}
+
 /// Retryable failures of one trial after which it counts as failed for good (so that a cause
 /// that repeats every time, e.g. a generator whose sampling always fails, cannot loop forever).
 pub const MAX_ATTEMPTS: u32 = 3;

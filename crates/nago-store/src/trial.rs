@@ -163,8 +163,8 @@ impl TrialDir {
         Ok(self.result_with_digest()?.map(|(r, _)| r))
     }
 
-    /// [`TrialDir::result`] with the SHA-256 of the bytes it was parsed from (one read, so
-    /// the digest is of exactly the result returned).
+    /// [`TrialDir::result`] with its [`crate::result_digest`] (one read, so the digest is
+    /// of exactly the result returned).
     pub fn result_with_digest(&self) -> Result<Option<(TrialResult, String)>, StoreError> {
         let path = self.result_path();
         let text = match crate::read_text(&path) {
@@ -172,7 +172,7 @@ impl TrialDir {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let digest = crate::sha256_hex(text.as_bytes());
+        let digest = crate::result_digest(&text);
         let parsed =
             nago_space::json::parse::<TrialResult>(&text, Some(RESULT_SCHEMA)).map_err(|source| {
                 StoreError::Invalid {
