@@ -5,7 +5,7 @@ Usage: report.py RUN_DIR [RUN_DIR ...]   (one line per run; the label is the dir
 utilisation = training core-seconds / (cores x wall), wall from the first proposal's start to
 the last training's end, training core-seconds = sum over training runs of result.json's
 train_seconds x threads, cores = workers x threads per worker. The other columns split the
-workers' time (workers x wall): propose, update, generate, process start (a training stage's
+workers' time (slots x wall, slots = the most trainings that ran at once): propose, update, generate, process start (a training stage's
 wall time minus its train_seconds: process start, data loading, checkpoint reads), idle.
 """
 
@@ -42,7 +42,14 @@ def one(run):
             threads = j.get("threads", 1) or 1
             train_cs += (j.get("train_seconds") or 0.0) * threads
             startup += max(0.0, (r[4] - r[3]) - (j.get("train_seconds") or 0.0))
-    workers = len({r[0] for r in trains}) or 1
+    # Training slots: the most trainings that ran at once (rounds mode logs every stage as
+    # `driver`, so worker labels do not count them).
+    events = sorted([(r[3], 1) for r in trains] + [(r[4], -1) for r in trains])
+    now = workers = 0
+    for _, step in events:
+        now += step
+        workers = max(workers, now)
+    workers = workers or 1
     cores = workers * threads
     busy = {s: sum(r[4] - r[3] for r in rows if r[1] == s) for s in ("propose", "update", "generate")}
     denom = workers * wall
