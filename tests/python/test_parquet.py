@@ -257,12 +257,13 @@ def main():
         return out
 
     # The front is taken at one budget (the largest with enough evaluations), over the
-    # feasible ok rows there.
+    # feasible ok rows of the search there.
     front_budgets = set(plr["budget"].to_list())
     c.check(len(front_budgets) <= 1, "pareto.parquet mixes budgets %s" % sorted(front_budgets))
     fb = next(iter(front_budgets), None)
+    # (The final round's rows are not evaluations of the search: never on its front.)
     ok = [(r["trial"], r["budget"], coords(r)) for r in tl.iter_rows(named=True)
-          if r["status"] == "ok" and r["feasible"] and r["budget"] == fb]
+          if r["status"] == "ok" and r["feasible"] and r["budget"] == fb and r["origin"] != "final"]
     ok = [x for x in ok if x[2] is not None]
     front = {(t, b) for t, b, p in ok if not any(dominates(q, p) for _, _, q in ok)}
     got = {(r["trial"], r["budget"]) for r in plr.iter_rows(named=True)}
