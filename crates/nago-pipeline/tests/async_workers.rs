@@ -9,11 +9,11 @@
 //! Needs the stage binaries next to nago-search and Fashion-MNIST under data/ (as `make test`).
 
 mod common;
-use common::{parquet_cells, repo, trial_diffs, XorShift};
+use common::{assert_rerun_identical, parquet_cells, repo, trial_diffs, XorShift};
 use nago_store::{Origin, StudyDir, TrialStatus};
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ const STUDY: &str = r#"{
   "budgets": {"min": 1, "max": 2, "eta": 2},
   "search": {"batch_size": 2, "max_evaluations": 7, "initial_design": 2},
   "final": {"max_generators": 1, "samples": 2},
-  "training": {"lr": 0.1, "batch_size": 64, "train_subset": 1000, "crop_padding": 0, "flip": false}
+  "training": {"lr": 0.1, "batch_size": 64, "train_subset": 2000, "crop_padding": 0, "flip": false}
 }"#;
 
 fn worker(run: &Path) -> Child {
@@ -130,22 +130,9 @@ fn two_workers_killed_at_random_moments_record_every_evaluation_once() {
     let with_rows: BTreeSet<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     assert_eq!(with_rows.len(), ids.len(), "a trial without a row");
     // Every proposal reproduces from the stored artifacts.
-    let rerun = PathBuf::from(env!("CARGO_BIN_EXE_nago-rerun"));
     for r in sd.rounds().unwrap() {
         let first = sd.proposals(r).unwrap().trials[0].clone();
-        let out = Command::new(&rerun)
-            .arg("--run")
-            .arg(&run)
-            .args(["--proposal", &first])
-            .current_dir(repo())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && text.contains("identical"),
-            "round {r}:\n{text}"
-        );
+        assert_rerun_identical(&run, &["--proposal", &first]);
     }
 }
 

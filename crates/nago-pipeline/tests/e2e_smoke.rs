@@ -5,9 +5,9 @@
 //! Fashion-MNIST under data/ (`make data`, a prerequisite of `make test`).
 
 mod common;
-use common::repo;
+use common::{assert_rerun_identical, repo};
 use nago_store::{read_json, Origin, StudyDir, TrialResult, TrialStatus, RESULT_SCHEMA};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -147,21 +147,7 @@ fn smoke_search_runs_to_the_end() {
     }
 
     // Every stage reruns from the stored artifacts to the same result.
-    let rerun = |args: &[&str]| {
-        let out = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_nago-rerun")))
-            .arg("--run")
-            .arg(&run)
-            .args(args)
-            .current_dir(repo())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && text.contains("identical"),
-            "nago-rerun {args:?}:\n{text}"
-        );
-    };
+    let rerun = |args: &[&str]| assert_rerun_identical(&run, args);
     rerun(&["--round", "1"]);
     rerun(&["--update"]);
     rerun(&["--trial", &res[2].0]);

@@ -87,3 +87,21 @@ pub fn trial_diffs(a: &Path, b: &Path, ignore: &[&str]) -> Vec<String> {
         .map(|d| format!("{d:?}"))
         .collect()
 }
+
+/// Runs `nago-rerun --run RUN ARGS…` from the repository root and asserts that it reports
+/// the stage reproduced (`identical`), showing its output otherwise.
+pub fn assert_rerun_identical(run: &Path, args: &[&str]) {
+    let out = std::process::Command::new(PathBuf::from(env!("CARGO_BIN_EXE_nago-rerun")))
+        .arg("--run")
+        .arg(run)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("identical"),
+        "nago-rerun {args:?}:\n{text}"
+    );
+}
