@@ -216,12 +216,18 @@ pub fn prepare_round_scratch(
     round: Option<u32>,
     scratch: &Path,
 ) -> Result<StudyDir> {
-    let out = new_scratch(sd, scratch, true)?;
-    for r in sd
+    let earlier: Vec<u32> = sd
         .rounds()?
         .into_iter()
         .filter(|r| round.is_none_or(|n| *r < n))
-    {
+        .collect();
+    let mut ids = Vec::new();
+    for r in &earlier {
+        ids.extend(sd.proposals(*r)?.trials);
+    }
+    // No reference point before the first result with values (see `ProposalScratch::fit`).
+    let out = new_scratch(sd, scratch, had_values(sd, ids.iter().map(String::as_str))?)?;
+    for r in earlier {
         let props = sd.proposals(r)?;
         fs::create_dir_all(out.round_dir(r))?;
         fs::copy(sd.proposals_path(r), out.proposals_path(r))?;
@@ -256,6 +262,23 @@ pub fn compare_files(stored: &Path, rerun: &Path, files: &[PathBuf]) -> Vec<Diff
     diffs
 }
 
+/// Whether any of `trials` has a search result with objective values: whether the study had
+/// a reference point (derived from such values, then recorded) when a surrogate fitted on
+/// their results was written.
+fn had_values<'a>(sd: &StudyDir, trials: impl IntoIterator<Item = &'a str>) -> Result<bool> {
+    let study = sd.study()?;
+    let obj = nago_study::Objectives::new(&study);
+    Ok(trials.into_iter().any(|id| {
+        let t = sd.trial(id);
+        t.proposal()
+            .is_ok_and(|p| p.origin != nago_store::Origin::Final)
+            && t.result()
+                .ok()
+                .flatten()
+                .is_some_and(|res| obj.evaluate(&res).y.is_some())
+    }))
+}
+
 /// The state a recorded proposal saw, rebuilt in a scratch study in two steps: [`Self::fit`]
 /// holds study.json, every earlier round and its trials' proposals, the current reference
 /// point, and exactly the results the surrogate was fitted on; [`Self::complete`] adds the
@@ -283,9 +306,11 @@ impl ProposalScratch {
             );
         };
         // The reference point is fixed once recorded, so today's file gives the one the
-        // proposal's surrogate was fitted with; its model is refitted. (A surrogate fitted on
-        // no result had no reference point yet.)
-        let out = new_scratch(sd, scratch, !seen.fitted_on.is_empty())?;
+        // proposal's surrogate was fitted with; its model is refitted. A surrogate fitted on
+        // no result with objective values (none yet, or only failures) had no reference
+        // point yet: it is derived from values, and results never lose theirs.
+        let fitted = seen.fitted_on.iter().map(|r| r.trial.as_str());
+        let out = new_scratch(sd, scratch, had_values(sd, fitted)?)?;
         for r in sd.rounds()?.into_iter().filter(|r| *r < round) {
             let props = sd.proposals(r)?;
             fs::create_dir_all(out.round_dir(r))?;
