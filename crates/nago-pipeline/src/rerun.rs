@@ -216,19 +216,18 @@ pub fn prepare_round_scratch(
     round: Option<u32>,
     scratch: &Path,
 ) -> Result<StudyDir> {
-    let earlier: Vec<u32> = sd
+    let earlier = sd
         .rounds()?
         .into_iter()
         .filter(|r| round.is_none_or(|n| *r < n))
-        .collect();
-    let mut ids = Vec::new();
-    for r in &earlier {
-        ids.extend(sd.proposals(*r)?.trials);
-    }
+        .map(|r| Ok((r, sd.proposals(r)?)))
+        .collect::<Result<Vec<(u32, RoundProposals)>>>()?;
+    let ids = earlier
+        .iter()
+        .flat_map(|(_, p)| p.trials.iter().map(String::as_str));
     // No reference point before the first result with values (see `ProposalScratch::fit`).
-    let out = new_scratch(sd, scratch, had_values(sd, ids.iter().map(String::as_str))?)?;
-    for r in earlier {
-        let props = sd.proposals(r)?;
+    let out = new_scratch(sd, scratch, had_values(sd, ids)?)?;
+    for (r, props) in earlier {
         fs::create_dir_all(out.round_dir(r))?;
         fs::copy(sd.proposals_path(r), out.proposals_path(r))?;
         for t in &props.trials {
