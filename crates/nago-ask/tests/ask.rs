@@ -93,7 +93,8 @@ fn study_round(req: &Request, prev: Option<&Surrogate>) -> (Vec<Vec<f64>>, Optio
         })
         .collect();
     let mut fo = fit_options(req.seed);
-    fo.warm_start = prev;
+    let warm = prev.map(Surrogate::warm_start);
+    fo.warm_start = warm.as_ref();
     let sur = fit(&obs, 2, &req.problem.ref_point, fo).unwrap();
     let pts = propose(
         &sur,

@@ -200,8 +200,9 @@ fn run_bo(p: &Problem, seed: u64, cold: bool) -> Vec<Vec<f64>> {
                 })
                 .collect();
             let mut fo = fit_options(seed);
+            let warm = prev.as_ref().map(nago_bo::Surrogate::warm_start);
             if !cold {
-                fo.warm_start = prev.as_ref();
+                fo.warm_start = warm.as_ref();
             }
             if p.noise[0] > 0.0 {
                 fo = fo.noisy();
@@ -320,7 +321,8 @@ fn main() {
         let prev = fit(&obs[..n - BATCH], 2, &p.reference, fo).unwrap();
         let (cold_wall, cold_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
         let mut wo = fit_options(7);
-        wo.warm_start = Some(&prev);
+        let warm = prev.warm_start();
+        wo.warm_start = Some(&warm);
         let (c0, t0) = (cpu_seconds(), Instant::now());
         let sur = fit(&obs, 2, &p.reference, wo).unwrap();
         let (fit_wall, fit_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);

@@ -327,7 +327,10 @@ pub fn ask(req: &Request, warm: Option<&Surrogate>) -> Result<Answer, AskError> 
     let mut surrogate = None;
     if n_values >= need.max(1) {
         let mut fo = fit_options(req.seed);
-        fo.warm_start = warm.filter(|w| usable_warm_start(req, w));
+        let warm = warm
+            .filter(|w| usable_warm_start(req, w))
+            .map(Surrogate::warm_start);
+        fo.warm_start = warm.as_ref();
         if req.problem.noisy {
             fo = fo.noisy();
         }

@@ -57,7 +57,7 @@ pub struct FitOptions<'a> {
     /// multi-start fit runs every [`crate::defaults::FULL_FIT_EVERY`] fits and whenever the
     /// likelihood per point dropped by more than [`crate::defaults::WARM_DROP`], and always
     /// below [`crate::defaults::WARM_MIN_POINTS`] observations. `None`: a full fit.
-    pub warm_start: Option<&'a Surrogate>,
+    pub warm_start: Option<&'a WarmStart>,
     /// Where the incumbent front comes from.
     pub front: FrontSource,
 }
@@ -102,11 +102,53 @@ pub struct Surrogate {
     pub warm_fits: usize,
 }
 
+/// What a warm-started fit takes from the previous fit ([`Surrogate::warm_start`]): its
+/// hyperparameters per objective, the likelihood they reached, and how many warm fits have
+/// run since the last full one. Small and serialisable, so that a study can record the
+/// input of every fit (and `nago-rerun` refit it) without keeping old surrogates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmStart {
+    /// Coordinates of the cube the previous fit was on (a different space: not used).
+    pub dims: usize,
+    /// [`Surrogate::warm_fits`] of the previous fit.
+    pub warm_fits: usize,
+    /// One entry per objective, in order.
+    pub objectives: Vec<WarmObjective>,
+}
+
+/// One objective's part of a [`WarmStart`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmObjective {
+    /// The previous fit's log-hyperparameters ([`Gp::theta`]), the first start of this fit.
+    pub theta: Vec<f64>,
+    /// The previous fit's log marginal likelihood per fitted point: a warm fit that ends
+    /// more than [`crate::defaults::WARM_DROP`] below it is redone in full.
+    pub log_likelihood_per_point: Option<f64>,
+}
+
 fn observed() -> FrontSource {
     FrontSource::Observed
 }
 
 impl Surrogate {
+    /// What the next fit of the same study warm-starts from.
+    pub fn warm_start(&self) -> WarmStart {
+        WarmStart {
+            dims: self.dims,
+            warm_fits: self.warm_fits,
+            objectives: self
+                .objectives
+                .iter()
+                .map(|g| WarmObjective {
+                    theta: g.theta(),
+                    log_likelihood_per_point: g.log_likelihood_per_point(),
+                })
+                .collect(),
+        }
+    }
+
     /// The non-dominated part of the incumbent front: indices into the observations passed
     /// to [`fit`] and their incumbent values (model units), sorted by the first objective.
     /// With `front_source == Model` these are the points the model believes best, valued at
@@ -187,11 +229,11 @@ pub fn fit(
             .collect();
         let mut go = opts.gp;
         go.seed = opts.gp.seed.wrapping_add(k as u64);
-        let theta = warm.map(|w| w.objectives[k].theta());
+        let theta = warm.map(|w| w.objectives[k].theta.clone());
         let g = if scheduled_full {
             Gp::fit_from(x.clone(), &y, go, theta.as_deref(), Some(&pairs))?
         } else {
-            let prev = warm.unwrap().objectives[k].log_likelihood_per_point();
+            let prev = warm.unwrap().objectives[k].log_likelihood_per_point;
             let mut wo = go;
             wo.restarts = 0;
             wo.max_iter = crate::defaults::WARM_ITER;
@@ -495,8 +537,12 @@ mod tests {
         let prev = fit(&obs[..196], 2, &r, FitOptions::default()).unwrap();
         assert_eq!(prev.warm_fits, 0);
         let cold = fit(&obs, 2, &r, FitOptions::default()).unwrap();
+        let pw = prev.warm_start();
+        // The warm start survives JSON (a study records it in surrogate.json).
+        let text = serde_json::to_string(&pw).unwrap();
+        assert_eq!(serde_json::from_str::<WarmStart>(&text).unwrap(), pw);
         let fo = FitOptions {
-            warm_start: Some(&prev),
+            warm_start: Some(&pw),
             ..FitOptions::default()
         };
         let warm = fit(&obs, 2, &r, fo).unwrap();
@@ -514,14 +560,16 @@ mod tests {
         // The chain does a full fit every FULL_FIT_EVERY fits.
         let mut s = warm;
         for _ in 2..crate::defaults::FULL_FIT_EVERY {
+            let w = s.warm_start();
             let fo = FitOptions {
-                warm_start: Some(&s),
+                warm_start: Some(&w),
                 ..FitOptions::default()
             };
             s = fit(&obs, 2, &r, fo).unwrap();
         }
+        let w = s.warm_start();
         let fo = FitOptions {
-            warm_start: Some(&s),
+            warm_start: Some(&w),
             ..FitOptions::default()
         };
         assert_eq!(fit(&obs, 2, &r, fo).unwrap().warm_fits, 0);

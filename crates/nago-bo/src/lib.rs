@@ -31,7 +31,9 @@ pub mod optimize;
 pub mod pareto;
 pub mod space;
 
-pub use engine::{fit, propose, FitOptions, FrontSource, Observation, ProposeOptions, Surrogate};
+pub use engine::{
+    fit, propose, FitOptions, FrontSource, Observation, ProposeOptions, Surrogate, WarmStart,
+};
 pub use gp::Gp;
 pub use space::{Dim, MixedCube, Snap};
 

@@ -263,19 +263,29 @@ pub fn compare_files(stored: &Path, rerun: &Path, files: &[PathBuf]) -> Vec<Diff
 
 /// Whether any of `trials` has a search result with objective values: whether the study had
 /// a reference point (derived from such values, then recorded) when a surrogate fitted on
-/// their results was written.
+/// their results was written. The same rule as the update's ([`nago_study::update::search_values`]).
 fn had_values<'a>(sd: &StudyDir, trials: impl IntoIterator<Item = &'a str>) -> Result<bool> {
     let study = sd.study()?;
     let obj = nago_study::Objectives::new(&study);
-    Ok(trials.into_iter().any(|id| {
-        let t = sd.trial(id);
-        t.proposal()
-            .is_ok_and(|p| p.origin != nago_store::Origin::Final)
-            && t.result()
-                .ok()
-                .flatten()
-                .is_some_and(|res| obj.evaluate(&res).y.is_some())
-    }))
+    let all = nago_study::Trials::load(sd)?;
+    let ids: std::collections::BTreeSet<&str> = trials.into_iter().collect();
+    let found = nago_study::update::search_values(&obj, &all).any(|(t, _)| ids.contains(t.id()));
+    Ok(found)
+}
+
+/// Writes the warm start a recorded fit began from (`None`: a cold fit) into the scratch
+/// study as `rerun-warm-start.json`, for `nago-update --warm-start`; returns its path.
+pub fn write_warm_start(out: &StudyDir, warm: Option<&serde_json::Value>) -> Result<PathBuf> {
+    let path = out.root().join("rerun-warm-start.json");
+    atomic_write_json(&path, &warm.unwrap_or(&serde_json::Value::Null))?;
+    Ok(path)
+}
+
+/// The warm start of the study's current surrogate.json (what its fit began from).
+pub fn current_warm_start(sd: &StudyDir) -> Result<Option<serde_json::Value>> {
+    Ok(nago_study::SurrogateFile::read(sd)?
+        .and_then(|f| f.warm_started_from)
+        .map(|w| serde_json::to_value(w).expect("a warm start serialises")))
 }
 
 /// The state a recorded proposal saw, rebuilt in a scratch study in two steps: [`Self::fit`]

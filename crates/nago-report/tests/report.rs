@@ -99,7 +99,7 @@ fn hypervolume_trace_equals_nago_updates_column() {
         .into_iter()
         .map(|(i, hv)| (d.trials[i].id.clone(), hv))
         .collect();
-    nago_study::update(&d.dir, None).unwrap();
+    nago_study::update(&d.dir, None, &nago_study::WarmInput::Previous).unwrap();
     let d2 = StudyData::load(s.path()).unwrap();
     let table = &d2
         .tables

@@ -139,6 +139,11 @@ pub struct Seen {
     pub results: Vec<SeenResult>,
     /// The trials without a final result (fantasised as pending points), by id.
     pub pending: Vec<String>,
+    /// The warm start that surrogate's fit began from (its `warm_started_from`, as written;
+    /// absent: a cold fit): `nago-rerun` refits from it, since surrogate.json itself is
+    /// overwritten by later updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<serde_json::Value>,
 }
 
 /// One result file as a stage read it.

@@ -29,6 +29,6 @@ pub mod update;
 
 pub use objectives::{Evaluation, Objectives};
 pub use propose::{left_to_do, propose, ProposeArgs, ProposeOutcome};
-pub use surrogate::SurrogateFile;
+pub use surrogate::{SurrogateFile, WarmInput};
 pub use trials::{TrialRecord, Trials};
 pub use update::{update, UpdateSummary};

@@ -2,7 +2,7 @@
 
 use crate::final_table::{final_generators, final_table};
 use crate::objectives::Objectives;
-use crate::surrogate::{SurrogateFile, SURROGATE_SCHEMA};
+use crate::surrogate::{SurrogateFile, WarmInput, SURROGATE_SCHEMA};
 use crate::table::Columns;
 use crate::trials::{TrialRecord, Trials};
 use anyhow::{Context, Result};
@@ -80,8 +80,37 @@ pub fn search_results(trials: &Trials) -> impl Iterator<Item = (&TrialRecord, &T
     results(trials).filter(|(t, _)| t.proposal.origin != Origin::Final)
 }
 
-/// `nago-update`: trial table, surrogate and Pareto table. Takes the study lock.
-pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary> {
+/// The objective values (model units) of the search's results that have them: what the
+/// study's reference point is derived from (once, then recorded in surrogate.json).
+pub fn search_values<'a>(
+    obj: &'a Objectives,
+    trials: &'a Trials,
+) -> impl Iterator<Item = (&'a TrialRecord, Vec<f64>)> + 'a {
+    search_results(trials).filter_map(|(t, r)| obj.evaluate(r).y.map(|y| (t, y)))
+}
+
+/// The study's hypervolume reference point (model units): the one `recorded` in
+/// surrogate.json when it is for these objectives, with what it lacks (everything, in a new
+/// study) derived from the search's values ([`Objectives::reference`]).
+pub fn reference_point(
+    obj: &Objectives,
+    recorded: Option<&SurrogateFile>,
+    trials: &Trials,
+) -> Vec<f64> {
+    let ys: Vec<Vec<f64>> = search_values(obj, trials).map(|(_, y)| y).collect();
+    let recorded = recorded
+        .filter(|p| p.objectives == obj.names())
+        .map(|p| p.reference.as_slice());
+    obj.reference(recorded, &ys)
+}
+
+/// `nago-update`: trial table, surrogate and Pareto table. Takes the study lock. `warm` says
+/// where the surrogate's fit is warm-started from ([`WarmInput::Previous`] but in reruns).
+pub fn update(
+    sd: &StudyDir,
+    seed_override: Option<u64>,
+    warm: &WarmInput,
+) -> Result<UpdateSummary> {
     let _lock = nago_store::StudyLock::acquire(sd.root(), "nago-update")?;
     let study = sd.study()?;
     let trials = Trials::load(sd)?;
@@ -100,14 +129,7 @@ pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary
     };
     let rows = merge_rows(sd, &cols, &obj, &trials, &mut s)?;
 
-    let ys: Vec<Vec<f64>> = search_results(&trials)
-        .filter_map(|(_, r)| obj.evaluate(r).y)
-        .collect();
-    let recorded = prev
-        .as_ref()
-        .filter(|p| p.objectives == obj.names())
-        .map(|p| p.reference.as_slice());
-    let reference = obj.reference(recorded, &ys);
+    let reference = reference_point(&obj, prev.as_ref(), &trials);
     let budget = model_budget(&study, &trials);
     s.budget = budget;
 
@@ -127,7 +149,14 @@ pub fn update(sd: &StudyDir, seed_override: Option<u64>) -> Result<UpdateSummary
     };
     let pbytes = to_parquet(&pareto, PARETO_SCHEMA)?;
 
-    let sf = fit_surrogate(&study, &obj, &trials, budget, reference, seed_override)?;
+    let fit = FitInputs {
+        budget,
+        reference,
+        seed_override,
+        warm,
+        prev: prev.as_ref(),
+    };
+    let sf = fit_surrogate(&study, &obj, &trials, fit)?;
     let finals = final_generators(&trials);
     s.final_generators = finals.len();
     let fbytes = if finals.is_empty() {
@@ -231,15 +260,41 @@ fn with_hypervolume(
     (table, front_pts, front_rows)
 }
 
+/// What the surrogate's fit depends on besides the study and its trials.
+struct FitInputs<'a> {
+    budget: Option<f64>,
+    reference: Vec<f64>,
+    seed_override: Option<u64>,
+    warm: &'a WarmInput,
+    prev: Option<&'a SurrogateFile>,
+}
+
+/// SHA-256 of the observations a model is fitted on (their JSON: points, values and
+/// feasibility, floats written exactly).
+fn observations_digest(obs: &[Observation]) -> String {
+    /// One observation as written into the digest: point, values, feasibility.
+    type Row<'a> = (&'a [f64], Option<&'a [f64]>, bool);
+    let rows: Vec<Row> = obs
+        .iter()
+        .map(|o| (o.x.as_slice(), o.y.as_deref(), o.feasible))
+        .collect();
+    nago_store::sha256_hex(&serde_json::to_vec(&rows).expect("floats and bools serialise"))
+}
+
 /// The surrogate, fitted on the evaluations at the model budget.
 fn fit_surrogate(
     study: &Study,
     obj: &Objectives,
     trials: &Trials,
-    budget: Option<f64>,
-    reference: Vec<f64>,
-    seed_override: Option<u64>,
+    f: FitInputs,
 ) -> Result<SurrogateFile> {
+    let FitInputs {
+        budget,
+        reference,
+        seed_override,
+        warm,
+        prev,
+    } = f;
     // A rejected generator is infeasible at every budget (it was never trained).
     // Only final results: a failure that is to be retried (a killed task) is pending, not
     // evidence that the generator cannot work.
@@ -256,9 +311,31 @@ fn fit_surrogate(
             })
         })
         .collect();
+    if let (WarmInput::Given(Some(w)), Some(o)) = (warm, obs.first()) {
+        if w.dims != o.x.len() || w.objectives.len() != obj.len() {
+            anyhow::bail!(
+                "--warm-start: a warm start for {} coordinates and {} objectives; this study's \
+                 space has {} and it has {} objectives ({})",
+                w.dims,
+                w.objectives.len(),
+                o.x.len(),
+                obj.len(),
+                obj.names().join(", ")
+            );
+        }
+    }
     let n_obs = obs.iter().filter(|o| o.y.is_some()).count();
+    let digest = observations_digest(&obs);
+    // A previous fit of another space or other objectives (the study was edited) is no start.
+    let warm_start = match obs.first() {
+        Some(o) if n_obs > 0 => warm
+            .resolve(prev, &digest)
+            .filter(|w| w.dims == o.x.len() && w.objectives.len() == obj.len()),
+        _ => None,
+    };
     let model = if n_obs > 0 {
-        let fo = nago_bo::defaults::fit_options(seed_override.unwrap_or(study.seed));
+        let mut fo = nago_bo::defaults::fit_options(seed_override.unwrap_or(study.seed));
+        fo.warm_start = warm_start.as_ref();
         Some(engine::fit(&obs, obj.len(), &reference, fo).context("fitting the surrogate")?)
     } else {
         None
@@ -271,5 +348,7 @@ fn fit_surrogate(
         n_observations: n_obs,
         model,
         fitted_on: trials.seen_results(),
+        warm_started_from: warm_start,
+        observations_digest: Some(digest),
     })
 }

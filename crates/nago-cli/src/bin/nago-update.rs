@@ -9,6 +9,9 @@ use std::process::ExitCode;
 /// evaluation, merged with the existing table: new and changed results added, no row ever
 /// dropped), surrogate.json (one GP per objective plus a feasibility model, fitted on the
 /// largest budget with enough data) and pareto.parquet (the feasible non-dominated set).
+/// The fit is warm-started from the previous surrogate.json's hyperparameters (recorded in
+/// the new file as `warm_started_from`); on the same observations again it starts where that
+/// fit started, so rerunning nago-update writes the same files.
 /// Unreadable trial files are reported on stderr, naming the file. An unreadable
 /// trials.parquet or surrogate.json is an error (nothing is written). Refuses to run while
 /// another nago-propose or nago-update holds the study.
@@ -16,7 +19,7 @@ use std::process::ExitCode;
 /// Exit status: 0 written; 4 another nago-propose/nago-update holds the study; 3 a retryable
 /// I/O failure (disk full; the old files are intact); 1 bad input.
 ///
-///   nago-update --run runs/x [--json]
+///   nago-update --run runs/x [--json] [--warm-start FILE]
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
@@ -29,6 +32,11 @@ struct Args {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Warm-start the fit from this file instead of the previous surrogate.json: a JSON
+    /// object as in surrogate.json's `warm_started_from`, or `null` for a cold fit (what
+    /// nago-rerun passes to refit a recorded surrogate exactly).
+    #[arg(long, value_name = "FILE")]
+    warm_start: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -38,7 +46,11 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<()> {
     let sd = StudyDir::new(&args.run);
-    let s = nago_study::update(&sd, args.seed)?;
+    let warm = match &args.warm_start {
+        Some(f) => nago_study::WarmInput::from_file(f)?,
+        None => nago_study::WarmInput::Previous,
+    };
+    let s = nago_study::update(&sd, args.seed, &warm)?;
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
         return Ok(());

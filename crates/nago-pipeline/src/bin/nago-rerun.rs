@@ -2,7 +2,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use nago_pipeline::rerun::{
-    compare, compare_files, default_scratch, prepare_round_scratch, prepare_scratch,
+    compare, compare_files, current_warm_start, default_scratch, prepare_round_scratch,
+    prepare_scratch, write_warm_start,
 };
 use nago_store::StudyDir;
 use std::path::PathBuf;
@@ -109,7 +110,10 @@ fn run_proposal(args: &Args, sd: &StudyDir, round: u32) -> Result<bool> {
     let mut diffs = Vec::new();
     match &s.seen.surrogate {
         Some(digest) => {
-            if !stage(&bins, "nago-update", &run)? {
+            let warm = write_warm_start(&s.out, s.seen.warm_start.as_ref())?;
+            let mut update = run.clone();
+            update.extend(["--warm-start".to_string(), warm.display().to_string()]);
+            if !stage(&bins, "nago-update", &update)? {
                 bail!("nago-update failed on the stored inputs");
             }
             let got = nago_store::file_digest(&s.out.surrogate_path()).unwrap_or_default();
@@ -193,7 +197,18 @@ fn run_study_level(args: &Args, sd: &StudyDir) -> Result<bool> {
     let out = prepare_round_scratch(sd, args.round, &scratch)?;
     let bins = bin_dir(args.bin_dir.clone())?;
     let run = vec!["--run".to_string(), scratch.display().to_string()];
-    if !stage(&bins, "nago-update", &run)? {
+    // The last update began from what today's surrogate.json records; a round that did not
+    // record what it saw was proposed before fits were warm-started (a cold fit).
+    let warm = match args.round {
+        None => current_warm_start(sd)?,
+        Some(_) => None,
+    };
+    let mut update = run.clone();
+    update.extend([
+        "--warm-start".to_string(),
+        write_warm_start(&out, warm.as_ref())?.display().to_string(),
+    ]);
+    if !stage(&bins, "nago-update", &update)? {
         bail!("nago-update failed on the stored inputs");
     }
     let files: Vec<PathBuf> = match args.round {

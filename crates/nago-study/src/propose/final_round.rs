@@ -3,7 +3,6 @@
 
 use super::{Context, Draft, Strategy};
 use crate::objectives::Objectives;
-use crate::surrogate::SurrogateFile;
 use crate::trials::TrialRecord;
 use crate::update::model_budget;
 use anyhow::{bail, Context as _, Result};
@@ -64,10 +63,11 @@ impl FinalRound {
         if front.len() <= k {
             return Ok(front.into_iter().map(|i| cand[i].0).collect());
         }
-        let recorded = SurrogateFile::read(ctx.sd)?
+        let recorded = ctx
+            .surrogate
             .filter(|s| s.objectives == obj.names())
-            .map(|s| s.reference);
-        let reference = obj.reference(recorded.as_deref(), &ys);
+            .map(|s| s.reference.as_slice());
+        let reference = obj.reference(recorded, &ys);
         Ok(greedy_by_contribution(&ys, &front, &reference, k)
             .into_iter()
             .map(|i| cand[i].0)

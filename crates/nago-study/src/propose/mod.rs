@@ -21,12 +21,13 @@ pub use initial::InitialDesign;
 pub use model::ModelProposals;
 pub use promotion::Promotions;
 
+use crate::surrogate::SurrogateFile;
 use crate::trials::{TrialRecord, Trials};
 use anyhow::{bail, Context as _, Result};
 use nago_space::{Generator, Study};
 use nago_store::{
-    atomic_write_json, derive_seed, file_digest, Origin, Proposal, RoundProposals, Seen, StudyDir,
-    TrialResult, PROPOSAL_SCHEMA, ROUND_SCHEMA,
+    atomic_write_json, derive_seed, Origin, Proposal, RoundProposals, Seen, StudyDir, TrialResult,
+    PROPOSAL_SCHEMA, ROUND_SCHEMA,
 };
 use serde::Serialize;
 
@@ -142,6 +143,8 @@ pub struct Context<'a> {
     /// Initial-design points taken earlier in this call (the Sobol sequence continues after
     /// them).
     pub initial_taken: usize,
+    /// The study's `surrogate.json` as this call read it (once, under the study lock).
+    pub surrogate: Option<&'a SurrogateFile>,
 }
 
 /// A way of proposing trials.
@@ -201,6 +204,24 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
     };
     let unfinished: Vec<&TrialRecord> = trials.unfinished();
     let unfinished_ids: Vec<String> = unfinished.iter().map(|t| t.id().to_string()).collect();
+    // What this proposal is made from (the study lock keeps surrogate.json fixed meanwhile).
+    let (surrogate, digest) = match SurrogateFile::read_with_digest(sd)? {
+        Some((f, d)) => (Some(f), Some(d)),
+        None => (None, None),
+    };
+    let seen = Seen {
+        surrogate: digest,
+        fitted_on: surrogate
+            .as_ref()
+            .map(|f| f.fitted_on.clone())
+            .unwrap_or_default(),
+        results: trials.seen_results(),
+        pending: unfinished_ids.clone(),
+        warm_start: surrogate
+            .as_ref()
+            .and_then(|f| f.warm_started_from.as_ref())
+            .map(|w| serde_json::to_value(w).expect("a warm start serialises")),
+    };
     let mut ctx = Context {
         sd,
         study: &study,
@@ -209,17 +230,9 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
         round,
         rejected: Vec::new(),
         initial_taken: 0,
+        surrogate: surrogate.as_ref(),
     };
     let mut ids = IdAllocator::new(sd, reuse_ids)?;
-    // What this proposal is made from (the study lock keeps surrogate.json fixed meanwhile).
-    let seen = Seen {
-        surrogate: file_digest(&sd.surrogate_path()),
-        fitted_on: crate::SurrogateFile::read(sd)?
-            .map(|f| f.fitted_on)
-            .unwrap_or_default(),
-        results: trials.seen_results(),
-        pending: unfinished_ids.clone(),
-    };
     let drafts: (Vec<Proposal>, Vec<(Proposal, TrialResult)>) = if a.final_mode {
         if trials
             .records

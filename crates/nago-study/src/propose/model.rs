@@ -1,7 +1,6 @@
 //! Proposals from the model: EHVI on the saved surrogate, batched by kriging believer.
 
 use super::{Context, Draft, Strategy};
-use crate::surrogate::SurrogateFile;
 use anyhow::{Context as _, Result};
 use nago_bo::engine;
 use nago_bo::Snap;
@@ -53,9 +52,10 @@ impl Strategy for ModelProposals {
             return Ok(Vec::new());
         }
         let need = (ctx.study.search.initial_design as usize).max(1);
-        let Some(mut model) = SurrogateFile::read(ctx.sd)?
+        let Some(mut model) = ctx
+            .surrogate
             .filter(|s| s.n_observations >= need)
-            .and_then(|s| s.model)
+            .and_then(|s| s.model.clone())
         else {
             return Ok(Vec::new());
         };

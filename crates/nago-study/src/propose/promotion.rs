@@ -2,7 +2,6 @@
 
 use super::{Context, Draft, Strategy};
 use crate::objectives::Objectives;
-use crate::surrogate::SurrogateFile;
 use anyhow::Result;
 use nago_bo::mf;
 use nago_store::Origin;
@@ -28,18 +27,7 @@ impl Strategy for Promotions {
             .iter()
             .filter_map(|t| t.proposal.parent.clone())
             .collect();
-        let reference = {
-            let recorded = SurrogateFile::read(ctx.sd)?
-                .filter(|s| s.objectives == obj.names())
-                .map(|s| s.reference);
-            let ys: Vec<Vec<f64>> = ctx
-                .trials
-                .records
-                .iter()
-                .filter_map(|t| obj.evaluate(t.final_result()?).y)
-                .collect();
-            obj.reference(recorded.as_deref(), &ys)
-        };
+        let reference = crate::update::reference_point(&obj, ctx.surrogate, ctx.trials);
         let inside = |y: &[f64]| {
             y.iter()
                 .zip(&reference)
