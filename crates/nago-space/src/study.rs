@@ -90,17 +90,21 @@ pub enum DatasetKind {
     Cifar100,
     /// A Hugging Face-style Parquet image table.
     Parquet,
+    /// Image files in one folder per class (`train/<class>/*.png|jpg|jpeg`, optionally
+    /// `test/<class>/…`), the layout of torchvision's ImageFolder.
+    Folder,
 }
 
 impl DatasetKind {
     /// Every kind with its name in `study.json`.
-    pub const ALL: [(&'static str, DatasetKind); 6] = [
+    pub const ALL: [(&'static str, DatasetKind); 7] = [
         ("fashion-mnist", DatasetKind::FashionMnist),
         ("mnist", DatasetKind::Mnist),
         ("idx", DatasetKind::Idx),
         ("cifar10", DatasetKind::Cifar10),
         ("cifar100", DatasetKind::Cifar100),
         ("parquet", DatasetKind::Parquet),
+        ("folder", DatasetKind::Folder),
     ];
 
     /// The kind named `name`, or an error naming `field` and the valid names.
@@ -136,7 +140,8 @@ impl DatasetKind {
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// `fashion-mnist` (the embedded default), `cifar10`, `cifar100`, `idx` (a directory of
-    /// MNIST-style IDX files), or `parquet` (a Hugging Face-style image table).
+    /// MNIST-style IDX files), `parquet` (a Hugging Face-style image table) or `folder`
+    /// (image files, one folder per class).
     pub name: String,
     /// Where the files are; the known datasets have a default location under `data/`.
     #[serde(default)]
@@ -153,6 +158,11 @@ pub struct DatasetSpec {
     /// Number of classes.
     #[serde(default)]
     pub classes: Option<u32>,
+    /// `folder` only: every image is resized so that its shorter side has this many pixels,
+    /// then centre-cropped to a square of that size (also the default height and width).
+    /// Without it every image must already have the study's height × width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u32>,
     /// Images held out of the training set to score trials.
     #[serde(default = "default_validation")]
     pub validation: u32,
@@ -186,10 +196,12 @@ impl DatasetSpec {
                 )),
             }
         };
+        // A folder's images are resized to image_size × image_size when it is given.
+        let side = self.image_size.filter(|_| self.name == "folder");
         Ok((
             pick("channels", self.channels, known.map(|k| k.0))?,
-            pick("height", self.height, known.map(|k| k.1))?,
-            pick("width", self.width, known.map(|k| k.2))?,
+            pick("height", self.height, known.map(|k| k.1).or(side))?,
+            pick("width", self.width, known.map(|k| k.2).or(side))?,
             pick("classes", self.classes, known.map(|k| k.3))?,
         ))
     }
@@ -599,8 +611,36 @@ impl Study {
 
     fn validate_dataset(&self) -> Result<(), SpaceError> {
         let d = &self.dataset;
-        d.shape()?;
+        let (c, h, w, _) = d.shape()?;
         let kind = d.kind()?;
+        if let Some(s) = d.image_size {
+            if kind != DatasetKind::Folder {
+                return Err(SpaceError::invalid(
+                    "dataset.image_size",
+                    "only for dataset `folder` (the other formats have one image size)",
+                ));
+            }
+            if !(4..=1024).contains(&s) {
+                return Err(SpaceError::range(
+                    "dataset.image_size",
+                    s,
+                    "4 to 1024 pixels",
+                ));
+            }
+            if (h, w) != (s, s) {
+                return Err(SpaceError::invalid(
+                    "dataset.height",
+                    format!("{h} × {w} (height × width) but image_size {s} makes {s} × {s} images"),
+                ));
+            }
+        }
+        if kind == DatasetKind::Folder && c != 1 && c != 3 {
+            return Err(SpaceError::range(
+                "dataset.channels",
+                c,
+                "1 (grayscale: colour images are converted) or 3 (RGB: grayscale images are replicated)",
+            ));
+        }
         if d.validation == 0 {
             return Err(SpaceError::range(
                 "dataset.validation",

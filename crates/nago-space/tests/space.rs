@@ -406,3 +406,41 @@ fn missing_components_of_a_given_distribution_are_zero() {
         .to_string();
     assert!(e.contains("ops"), "{e}");
 }
+
+#[test]
+fn folder_datasets_take_their_shape_from_image_size_and_are_checked() {
+    let with = |dataset: &str| study("{}").replace(r#"{"name": "fashion-mnist"}"#, dataset);
+    let s = Study::from_json(&with(
+        r#"{"name": "folder", "path": "/d", "channels": 3, "image_size": 96, "classes": 5}"#,
+    ))
+    .unwrap();
+    assert_eq!(s.dataset.shape().unwrap(), (3, 96, 96, 5));
+    let cases = [
+        // image_size is the folder reader's; the other formats have one size.
+        (
+            r#"{"name": "cifar10", "image_size": 32}"#,
+            "dataset.image_size",
+        ),
+        (
+            r#"{"name": "folder", "channels": 1, "image_size": 2, "classes": 2}"#,
+            "dataset.image_size",
+        ),
+        (
+            r#"{"name": "folder", "channels": 1, "image_size": 64, "height": 32, "classes": 2}"#,
+            "dataset.height",
+        ),
+        (
+            r#"{"name": "folder", "channels": 4, "image_size": 64, "classes": 2}"#,
+            "dataset.channels",
+        ),
+        // Without image_size the shape must be given.
+        (
+            r#"{"name": "folder", "channels": 1, "classes": 2}"#,
+            "dataset.height",
+        ),
+    ];
+    for (d, expect) in cases {
+        let e = Study::from_json(&with(d)).unwrap_err().to_string();
+        assert!(e.contains(expect), "{d}: expected `{expect}` in `{e}`");
+    }
+}

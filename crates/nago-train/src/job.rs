@@ -379,6 +379,18 @@ fn resolve_dataset(spec: &JobSpec, inp: &Inputs) -> (String, PathBuf) {
     (name, path)
 }
 
+/// How an image folder is read: the network's input channels, the study's image size, and
+/// a test split seeded by the study (the same for every trial of it).
+fn folder_options(inp: &Inputs) -> crate::data::FolderOptions {
+    let study = inp.study.as_ref();
+    crate::data::FolderOptions {
+        channels: inp.arch.input.channels,
+        image_size: study.and_then(|s| s.dataset.image_size),
+        split_seed: nago_store::derive_seed(study.map_or(0, |s| s.seed), &["data", "test-split"]),
+        ..Default::default()
+    }
+}
+
 /// The training configuration: the flags over the study's settings over the defaults.
 fn resolve_config(
     spec: &JobSpec,
@@ -692,7 +704,14 @@ pub fn run(spec: &JobSpec, stop: &StopFlag) -> Result<JobReport, JobError> {
     if let Some(rec) = resume.as_ref().and_then(|(_, m)| m.settings.as_ref()) {
         apply_recorded(&mut cfg, rec, spec, &mut notes)?;
     }
-    let ds = Dataset::load(&name, &data_path)?;
+    let t_data = Instant::now();
+    let ds = Dataset::load_with(&name, &data_path, &folder_options(&inp))?;
+    eprintln!(
+        "nago-train: data: {name} ({} training + {} test images) loaded in {:.3} s",
+        ds.train.len(),
+        ds.test.len(),
+        t_data.elapsed().as_secs_f64()
+    );
     train::check_shape(&inp.arch, &ds)?;
     train::check_sizes(&cfg, ds.train.len(), ds.test.len()).map_err(JobError::Setting)?;
     std::fs::create_dir_all(&spec.out).map_err(|e| input(&spec.out, e))?;

@@ -59,7 +59,7 @@ struct Cli {
     /// beside the output directory).
     #[arg(long, value_name = "DIR")]
     resume_from: Option<PathBuf>,
-    /// Dataset kind: fashion-mnist, mnist, idx, cifar10, cifar100, parquet (default: the
+    /// Dataset kind: fashion-mnist, mnist, idx, cifar10, cifar100, parquet, folder (default: the
     /// study's, else fashion-mnist).
     #[arg(long)]
     dataset: Option<String>,

@@ -140,3 +140,37 @@ fn unsafe_kill(pid: u32) {
         .unwrap();
     assert!(s.success());
 }
+
+#[test]
+fn a_bad_image_folder_exits_1_naming_the_file_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("folder");
+    for c in ["0", "1"] {
+        let d = data.join("train").join(c);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..3 {
+            image::GrayImage::from_pixel(28, 28, image::Luma([30 * i]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    std::fs::write(data.join("train/1/2.png"), b"\x89PNG garbage").unwrap();
+    let arch = common::small_arch(2, common::fmnist_shape());
+    std::fs::write(tmp.path().join("arch.json"), arch.to_json()).unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(BIN)
+        .args(["--arch", tmp.path().join("arch.json").to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--dataset", "folder"])
+        .args(["--data", data.to_str().unwrap(), "--epochs", "1"])
+        .args(["--threads", "1", "--cpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&data.join("train/1/2.png").display().to_string()),
+        "{err}"
+    );
+    assert!(!out.exists(), "{err}");
+    assert!(!data.join(".nago-cache").exists());
+}

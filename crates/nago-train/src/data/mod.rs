@@ -1,11 +1,13 @@
-//! Datasets held in memory as tensors: IDX (MNIST-style), CIFAR-10/100 binary and Hugging
-//! Face-style Parquet image tables. Channels, image size and class count come from the data.
+//! Datasets held in memory as tensors: IDX (MNIST-style), CIFAR-10/100 binary, Hugging
+//! Face-style Parquet image tables and image folders (decoded once, then cached). Channels, image size and class count come from the data.
 
 mod cifar;
+mod folder;
 mod idx;
 mod parquet_images;
 
 pub use cifar::read_cifar;
+pub use folder::{read_folder, FolderOptions, IMAGE_EXTENSIONS};
 pub use idx::{read_idx, read_idx_dir, IdxArray};
 pub use parquet_images::{read_parquet_dir, read_parquet_file};
 
@@ -150,6 +152,16 @@ impl Dataset {
     /// files, gzipped or not), `cifar10`, `cifar100` (the binary versions), `parquet` (a
     /// directory with `train*.parquet` and `test*.parquet` files, searched recursively).
     pub fn load(name: &str, path: &Path) -> Result<Dataset, DataError> {
+        Self::load_with(name, path, &FolderOptions::default())
+    }
+
+    /// [`Dataset::load`], also reading `folder` (an image folder, see [`read_folder`]) with
+    /// `folder` options.
+    pub fn load_with(
+        name: &str,
+        path: &Path,
+        folder: &FolderOptions,
+    ) -> Result<Dataset, DataError> {
         if !path.exists() {
             return Err(DataError::Missing {
                 path: path.to_path_buf(),
@@ -168,11 +180,12 @@ impl Dataset {
             "cifar10" => read_cifar(path, false)?,
             "cifar100" => read_cifar(path, true)?,
             "parquet" => read_parquet_dir(path)?,
+            "folder" => read_folder(path, folder)?,
             other => {
                 return Err(DataError::Missing {
                     path: path.to_path_buf(),
                     message: format!(
-                        "unknown dataset kind `{other}` (expected fashion-mnist, mnist, idx, cifar10, cifar100 or parquet)"
+                        "unknown dataset kind `{other}` (expected fashion-mnist, mnist, idx, cifar10, cifar100, parquet or folder)"
                     ),
                 })
             }
