@@ -6,11 +6,13 @@
 #   make test-report-browser   a synthetic study's report opened in headless Chromium: every
 #                              figure present and non-empty; screenshot in target/report-test/
 #   make report-screenshot     the same, screenshot written to docs/report.png
-#   make test-export           Python export vs the Rust model: same logits for 4 architectures
+#   make test-export           Python and ONNX exports vs the Rust model: same logits for 5
+#                              architectures (every op, merge kind and stem), onnxruntime
 #   make test-parquet          trials.parquet / pareto.parquet read with pandas, polars, DuckDB
 #
 # Python tools live in python/.venv: pandas, polars, pyarrow, duckdb (analysis tests) and, for
-# the export test only, torch 2.11.0 (the trainer's libtorch version). Chromium is Debian's
+# the export test only, torch 2.11.0 (the trainer's libtorch version) with onnx, onnxscript
+# (torch.onnx's exporter) and onnxruntime (to run the exported model), pinned. Chromium is Debian's
 # package, installed with apt-get when missing (CI runs as root).
 
 .PHONY: report test-python test-report-browser report-screenshot test-export test-parquet
@@ -29,6 +31,10 @@ $(REPORT_VENV)/.analysis-stamp:
 $(REPORT_VENV)/.torch-stamp: $(REPORT_VENV)/.analysis-stamp
 	$(REPORT_VENV)/bin/pip install -q $(REPORT_PIP_CACHE) torch==2.11.0
 	$(REPORT_PY) -c 'import torch; print("torch", torch.__version__)'
+	touch $@
+
+$(REPORT_VENV)/.onnx-stamp: $(REPORT_VENV)/.torch-stamp
+	$(REPORT_VENV)/bin/pip install -q $(REPORT_PIP_CACHE) onnx==1.23.2 onnxscript==0.7.2 onnxruntime==1.32.0
 	touch $@
 
 .PHONY: chromium
@@ -57,13 +63,13 @@ report-screenshot:
 
 # The trainer's network (tests/python/rust_logits links nago-train's library; a test tool, not a
 # workspace member) against python/nago_export on the exported weights.
-test-export: bins data/fashion-mnist $(REPORT_VENV)/.torch-stamp
+test-export: bins data/fashion-mnist $(REPORT_VENV)/.onnx-stamp
 	cp Cargo.lock tests/python/rust_logits/Cargo.lock
 	cd tests/python/rust_logits && $(BUILD_ENV) CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --release -q
 	rm -rf $(REPORT_TEST_DIR)/export $(REPORT_TEST_DIR)/export-params
 	$(REPORT_PY) tests/python/export_params.py --bin target/release --work $(REPORT_TEST_DIR)/export-params --n 60
 	LD_LIBRARY_PATH=$$(echo $(CURDIR)/.venv/lib/python3*/site-packages/torch/lib) \
-	  $(REPORT_PY) tests/python/export_logits.py --bin target/release --harness target/release/nago-rust-logits --work $(REPORT_TEST_DIR)/export
+	  $(REPORT_PY) tests/python/export_logits.py --bin target/release --harness target/release/nago-rust-logits --work $(REPORT_TEST_DIR)/export --onnx
 
 # trials.parquet and pareto.parquet of a real (smoke) study, read with pandas, polars and DuckDB.
 test-parquet: bins data/fashion-mnist $(REPORT_VENV)/.analysis-stamp

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// `result.json` fields that may differ between a trial and its rerun: wall-clock timings
 /// and the paths of the scratch study. Everything else (status, every metric and loss, the
 /// settings, the data sizes, the seeds, the error text) must be equal.
-pub const UNCOMPARED_FIELDS: [&str; 3] = nago_store::WALL_CLOCK_FIELDS;
+pub const UNCOMPARED_FIELDS: [&str; nago_store::WALL_CLOCK_FIELDS.len()] =
+    nago_store::WALL_CLOCK_FIELDS;
 
 /// One difference between a stored trial and its rerun.
 #[derive(Debug, Clone, PartialEq)]

@@ -168,8 +168,10 @@ fn check(rows: &[(TrialResult, f64, bool)], classes: f64, min_speedup: Option<f6
     (*first, median)
 }
 
+/// This study's objectives are val_error and latency_ms (the trainer's CPU latency at
+/// batch 1): the latency reaches the table, the front and the report.
 #[test]
-fn smoke_study_on_a_folder_of_fashion_mnist_pngs() {
+fn smoke_study_on_a_folder_of_fashion_mnist_pngs_with_latency_as_an_objective() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("fmnist-png");
     write_fmnist_folder(&data, 1500, 300);
@@ -178,11 +180,58 @@ fn smoke_study_on_a_folder_of_fashion_mnist_pngs() {
         serde_json::json!({"name": "folder", "path": data, "channels": 1, "height": 28,
                            "width": 28, "classes": 10, "validation": 200}),
     );
-    let rows = search(&study, &d.path().join("run"));
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&study).unwrap()).unwrap();
+    s["objectives"] = serde_json::json!([{"metric": "val_error", "goal": "min"},
+                                         {"metric": "latency_ms", "goal": "min", "log": true}]);
+    std::fs::write(&study, s.to_string()).unwrap();
+    let run = d.path().join("run");
+    let rows = search(&study, &run);
     // 28 × 28 PNGs decode about as fast as their pixels load, so the cache is used but its
     // gain is small here; the photo-sized folder below is where it must pay.
     check(&rows, 10.0, None);
     assert!(rows.iter().all(|(r, _, _)| r.test_accuracy.is_some()));
+    assert!(rows
+        .iter()
+        .all(|(r, _, _)| r.metric("latency_ms").is_some_and(|l| l > 0.0)));
+    // The front, as nago-report shows it, is in val_error and latency_ms.
+    let report = Path::new(env!("CARGO_BIN_EXE_nago-search")).with_file_name("nago-report");
+    let out = Command::new(&report)
+        .args(["best", "--format", "json", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let best: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!best.is_empty());
+    for row in &best {
+        let trial = row["trial"].as_str().unwrap();
+        let r = &rows.iter().find(|(r, _, _)| r.trial == trial).unwrap().0;
+        assert_eq!(
+            row["objectives"]["latency_ms"].as_f64(),
+            r.metric("latency_ms"),
+            "{row}"
+        );
+    }
+    let out = Command::new(&report)
+        .args(["html", "--no-graphviz", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(
+        html.contains("latency_ms [ms]"),
+        "the front's axis is not latency"
+    );
     // The cache sits beside the data, one file.
     let cache: Vec<_> = std::fs::read_dir(data.join(".nago-cache"))
         .unwrap()

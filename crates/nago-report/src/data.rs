@@ -51,6 +51,7 @@ pub fn metric_unit(metric: &str) -> &'static str {
         "macs" => "MACs/image",
         "memory_mb" => "MB",
         "train_seconds" => "s",
+        "latency_ms" | "latency_ms_b32" => "ms",
         _ => "",
     }
 }

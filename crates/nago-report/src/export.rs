@@ -182,6 +182,10 @@ pub struct ExportManifest {
     pub input_mean: Option<Vec<f64>>,
     /// The matching per-channel standard deviation (`input_std`).
     pub input_std: Option<Vec<f64>>,
+    /// `model.onnx`, when exported too: the exporter's description (opset, input and
+    /// output names, nodes, the onnxruntime check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<serde_json::Value>,
 }
 
 /// Copies `trial`'s arch.json and weights (a safetensors file) into `out` as `arch.json`,
@@ -233,6 +237,8 @@ pub fn export_trial(
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    // Temporary files of an export that was killed (its weights, a model.onnx in progress).
+    nago_store::remove_stale_temp_files(out);
     let meta: BTreeMap<String, String> = [
         ("format".to_string(), "pt".to_string()),
         ("nago.study".to_string(), d.study.name.clone()),
@@ -265,9 +271,49 @@ pub fn export_trial(
         params_in_arch: arch.counts.params,
         input_mean: extra_vec(t, "input_mean"),
         input_std: extra_vec(t, "input_std"),
+        onnx: None,
     };
-    let mut json = serde_json::to_string_pretty(&manifest)?;
+    // A model.onnx of an earlier export into this directory is not of these weights.
+    let stale = out.join(crate::onnx::ONNX_FILE);
+    if stale.exists() {
+        std::fs::remove_file(&stale)
+            .with_context(|| format!("{}: cannot remove the earlier export's", stale.display()))?;
+    }
+    write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
+
+fn write_manifest(out: &Path, manifest: &ExportManifest) -> Result<()> {
+    let mut json = serde_json::to_string_pretty(manifest)?;
     json.push('\n');
     nago_store::atomic_write(&out.join("export.json"), json.as_bytes())?;
+    Ok(())
+}
+
+/// [`export_trial`], then `model.onnx` beside the weights ([`crate::onnx`]), recorded in
+/// export.json. The Python environment is checked first, so a missing exporter writes
+/// nothing.
+pub fn export_trial_onnx(
+    run: &Path,
+    trial: &str,
+    out: &Path,
+    weights: Option<&Path>,
+    opts: &crate::onnx::OnnxOptions,
+) -> Result<ExportManifest> {
+    crate::onnx::check_python(opts)?;
+    let d = StudyData::load(run)?;
+    if let Some(t) = d.trials.iter().find(|t| t.id == trial) {
+        if extra_vec(t, "input_mean").is_none() || extra_vec(t, "input_std").is_none() {
+            bail!(
+                "{}: no input_mean/input_std (written by an older nago-train, or not trained), so \
+                 the ONNX model cannot include the input normalisation: retrain the trial, or \
+                 export the weights alone (--format safetensors)",
+                t.dir.path().join("result.json").display()
+            );
+        }
+    }
+    let mut manifest = export_trial(run, trial, out, weights)?;
+    manifest.onnx = Some(crate::onnx::write_onnx(out, opts)?);
+    write_manifest(out, &manifest)?;
     Ok(manifest)
 }

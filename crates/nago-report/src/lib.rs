@@ -7,7 +7,8 @@
 //!   generator hyperparameters, learning curves and pictures of the front's architectures.
 //! * [`best`] is the Pareto set as a table with the paths of each trial's arch.json and weights.
 //! * [`export`] copies a trial's weights (safetensors) and arch.json into a directory that the
-//!   Python module `nago_export` (in `python/`) loads into PyTorch without nago.
+//!   Python module `nago_export` (in `python/`) loads into PyTorch without nago;
+//!   [`onnx`] adds `model.onnx` through PyTorch's exporter.
 
 pub mod archpic;
 pub mod best;
@@ -16,6 +17,7 @@ pub mod epochs;
 pub mod export;
 pub mod figures;
 pub mod html;
+pub mod onnx;
 pub mod svg;
 
 pub use data::StudyData;

@@ -295,3 +295,99 @@ fn export_keeps_the_model_tensors_of_a_checkpoint() {
     std::fs::write(&ckpt, b"garbage!garbage").unwrap();
     assert!(export_trial(s.path(), &t.id, &out2, None).is_err());
 }
+
+/// The ONNX export needs a Python with the exporter: without one it says what to install and
+/// writes nothing; an exporter that dies leaves no model.onnx, and a re-export of the weights
+/// removes an older model.onnx and a killed export's temporary file. (The export itself, run
+/// with the real exporter and onnxruntime, is `make test-export`.)
+#[test]
+fn onnx_export_without_the_exporter_writes_nothing_and_names_what_to_install() {
+    use nago_report::export::export_trial_onnx;
+    use nago_report::onnx::OnnxOptions;
+    let s = study(4);
+    let d = StudyData::load(s.path()).unwrap();
+    let t = &d.trials[0];
+    let params = t.arch.as_ref().unwrap().counts.params as usize;
+    let mut tensors = BTreeMap::new();
+    tensors.insert(
+        "model/all.weight".to_string(),
+        f32_tensor(vec![params], 0.5),
+    );
+    write_weights(&t.dir.checkpoint_path(), &tensors);
+    let opts = |python: &Path| OnnxOptions {
+        python: python.as_os_str().to_owned(),
+        opset: 18,
+        verify: true,
+    };
+    let out = s.path().join("onnx-export");
+    let e = export_trial_onnx(
+        s.path(),
+        &t.id,
+        &out,
+        None,
+        &opts(Path::new("/nonexistent/python3")),
+    )
+    .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("/nonexistent/python3") && e.contains("--python"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // A Python that lacks the packages (a stand-in: the real one would need them removed).
+    let fake = s.path().join("python-without-torch");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'onnxscript'\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let e = format!(
+        "{:#}",
+        export_trial_onnx(s.path(), &t.id, &out, None, &opts(&fake)).unwrap_err()
+    );
+    assert!(
+        e.contains("onnxscript") && e.contains("pip install torch onnx onnxscript"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // A Python that passes the check, and a trial without the input statistics that the
+    // model's normalisation needs: refused, nothing written.
+    std::fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
+    let e = format!(
+        "{:#}",
+        export_trial_onnx(s.path(), &t.id, &out, None, &opts(&fake)).unwrap_err()
+    );
+    assert!(e.contains("input_mean") && e.contains("result.json"), "{e}");
+    assert!(!out.exists());
+    let rp = t.dir.path().join("result.json");
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rp).unwrap()).unwrap();
+    r["input_mean"] = serde_json::json!([0.5]);
+    r["input_std"] = serde_json::json!([0.25]);
+    std::fs::write(&rp, r.to_string()).unwrap();
+    // A Python that passes the check but whose exporter dies: the weights are exported,
+    // model.onnx is not, and the error says so.
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$*\" in *to_onnx*) echo 'Killed' >&2; exit 137;; esac\nexit 0\n",
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        export_trial_onnx(s.path(), &t.id, &out, None, &opts(&fake)).unwrap_err()
+    );
+    assert!(e.contains("no model.onnx written"), "{e}");
+    assert!(out.join("weights.safetensors").is_file() && !out.join("model.onnx").exists());
+    // A re-export of the weights alone: an older model.onnx and a dead writer's temporary
+    // file do not survive it.
+    std::fs::write(out.join("model.onnx"), b"older").unwrap();
+    std::fs::write(out.join("model.onnx.tmp.4194301"), b"partial").unwrap();
+    export_trial(s.path(), &t.id, &out, None).unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["arch.json", "export.json", "weights.safetensors"]);
+}

@@ -53,7 +53,7 @@ pub struct Study {
 
 /// The metrics that `nago-train` writes into `result.json` and that objectives and
 /// constraints may name, with their units.
-pub const KNOWN_METRICS: [(&str, &str); 13] = [
+pub const KNOWN_METRICS: [(&str, &str); 15] = [
     ("val_error", "validation error, fraction in [0, 1]"),
     ("val_accuracy", "validation accuracy, fraction in [0, 1]"),
     (
@@ -69,6 +69,14 @@ pub const KNOWN_METRICS: [(&str, &str); 13] = [
         "channels of the narrowest operation (known before training)",
     ),
     ("train_seconds", "wall-clock seconds of training"),
+    (
+        "latency_ms",
+        "CPU inference latency at batch 1, one thread, ms (specific to the machine measured on)",
+    ),
+    (
+        "latency_ms_b32",
+        "CPU inference latency at batch 32, one thread, ms (specific to the machine measured on)",
+    ),
     ("epochs_done", "epochs completed"),
     ("val_loss", "validation cross-entropy"),
     ("test_loss", "test cross-entropy"),

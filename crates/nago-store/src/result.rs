@@ -82,9 +82,19 @@ pub struct TrialResult {
 }
 
 /// `result.json` fields that differ between two runs of the same training: wall-clock
-/// timings and the path a checkpoint was continued from. Left out of [`result_digest`] and of
+/// timings (the training's and the latency measurement's, with the machine it was taken on)
+/// and the path a checkpoint was continued from. Left out of [`result_digest`] and of
 /// nago-rerun's comparisons; everything else is a function of the inputs and the seed.
-pub const WALL_CLOCK_FIELDS: [&str; 3] = ["train_seconds", "images_per_second", "resumed_from"];
+pub const WALL_CLOCK_FIELDS: [&str; 8] = [
+    "train_seconds",
+    "images_per_second",
+    "resumed_from",
+    "latency_ms",
+    "latency_ms_b32",
+    "latency",
+    "latency_machine",
+    "latency_error",
+];
 
 /// The SHA-256 of a `result.json` text's content without [`WALL_CLOCK_FIELDS`] (keys sorted,
 /// compact): the same for two runs of the same training, so a recorded proposal is the same

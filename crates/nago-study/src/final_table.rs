@@ -34,6 +34,8 @@ pub struct FinalGenerator {
     pub macs: Option<f64>,
     /// Training seconds, mean.
     pub train_seconds: Option<f64>,
+    /// CPU latency at batch 1 in ms, mean (machine-specific; see nago_train::latency).
+    pub latency_ms: Option<f64>,
 }
 
 /// Mean and sample standard deviation (None below two values).
@@ -101,6 +103,7 @@ pub fn final_generators(trials: &Trials) -> Vec<FinalGenerator> {
                 }),
                 macs: mean(col(&|r| r.macs.map(|m| m as f64))),
                 train_seconds: mean(col(&|r| r.train_seconds)),
+                latency_ms: mean(col(&|r| r.metric("latency_ms"))),
             }
         })
         .collect()
@@ -136,6 +139,7 @@ pub fn final_table(gens: &[FinalGenerator]) -> Table {
         ("params_max", ColType::I64),
         ("macs_mean", ColType::F64),
         ("train_seconds_mean", ColType::F64),
+        ("latency_ms_mean", ColType::F64),
         ("trials", ColType::Str),
     ] {
         columns.push((n.into(), t));
@@ -165,6 +169,7 @@ pub fn final_table(gens: &[FinalGenerator]) -> Table {
                 Cell::I64(g.params.map(|p| p.2 as i64)),
                 Cell::F64(g.macs),
                 Cell::F64(g.train_seconds),
+                Cell::F64(g.latency_ms),
                 Cell::Str(Some(g.trials.join(","))),
             ]);
             row

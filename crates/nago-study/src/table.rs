@@ -9,7 +9,7 @@ use nago_table::{Cell, ColType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The result metrics every table has, in column order.
-pub const METRICS: [(&str, ColType); 10] = [
+pub const METRICS: [(&str, ColType); 13] = [
     ("epochs_done", ColType::F64),
     ("val_error", ColType::F64),
     ("val_accuracy", ColType::F64),
@@ -19,6 +19,9 @@ pub const METRICS: [(&str, ColType); 10] = [
     ("memory_mb", ColType::F64),
     ("min_channels", ColType::I64),
     ("train_seconds", ColType::F64),
+    ("latency_ms", ColType::F64),
+    ("latency_ms_b32", ColType::F64),
+    ("latency_machine", ColType::Str),
     ("error", ColType::Str),
 ];
 
@@ -151,6 +154,12 @@ impl Columns {
         for (name, ty) in METRICS {
             let cell = match (name, ty) {
                 ("error", _) => Cell::Str(r.error.clone()),
+                (_, ColType::Str) => Cell::Str(
+                    r.extra
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                ),
                 (_, ColType::I64) => Cell::I64(r.metric(name).map(|v| v as i64)),
                 _ => Cell::F64(fin(r.metric(name))),
             };

@@ -225,6 +225,8 @@ pub struct JobSpec {
     pub log_epochs: bool,
     /// Retrain even if a final result exists (and ignore this trial's own checkpoint).
     pub force: bool,
+    /// Measure the trained network's CPU latency (`latency_ms`, `latency_ms_b32`).
+    pub measure_latency: bool,
 }
 
 impl JobSpec {
@@ -252,6 +254,7 @@ impl JobSpec {
             progress: false,
             log_epochs: false,
             force: false,
+            measure_latency: true,
         }
     }
 }
@@ -462,6 +465,7 @@ fn resolve_config(
         eval_batch: 500,
         bf16: spec.bf16,
         channels_last: spec.channels_last,
+        measure_latency: spec.measure_latency,
     };
     check_config(&cfg)?;
     Ok(cfg)
@@ -666,6 +670,7 @@ fn train_outcome(
                 params: inp.arch.counts.params,
                 sizes: (0, 0, 0),
                 input_stats: None,
+                latency: None,
             })
         }
         Err(train::TrainError::Output(e)) => Err(JobError::Output(e)),
@@ -825,6 +830,16 @@ fn make_result(
         json!(arch.counts.activation_bytes as f64 / 1e6),
     );
     put("min_channels", json!(arch.min_channels()));
+    match &o.latency {
+        Some(Ok(l)) => {
+            put("latency_ms", json!(l.batch1.median_ms));
+            put("latency_ms_b32", json!(l.batch32.median_ms));
+            put("latency_machine", json!(l.machine));
+            put("latency", json!(l));
+        }
+        Some(Err(e)) => put("latency_error", json!(e)),
+        None => {}
+    }
     put("bf16", json!(cfg.bf16 && cfg.device.is_cuda()));
     put(
         "channels_last",

@@ -7,13 +7,15 @@
 //! * [`train`]: SGD with momentum written as tensor arithmetic, a cosine schedule over the
 //!   study's horizon, augmentation on batched tensors, exact resume from [`checkpoint`]s;
 //! * [`job`]: one trial end to end (inputs, idempotency, promotions, recorded settings,
-//!   `result.json`, `epochs.parquet` through `nago_table`, failures as results, exit codes).
+//!   `result.json`, `epochs.parquet` through `nago_table`, failures as results, exit codes);
+//! * [`latency`]: the trained network's CPU inference latency (batch 1 and 32, one thread).
 //!
 //! This is the only crate of the workspace that links libtorch.
 
 pub mod checkpoint;
 pub mod data;
 pub mod job;
+pub mod latency;
 pub mod net;
 pub mod rng;
 pub mod train;

@@ -146,6 +146,12 @@ struct Cli {
     /// checkpoint).
     #[arg(long)]
     force: bool,
+    /// Do not measure the trained network's CPU inference latency (by default batch 1 and
+    /// 32, one thread, median after warm-up: `latency_ms`, `latency_ms_b32` in result.json;
+    /// about a second per trial). A study with latency_ms as an objective or constraint
+    /// needs it.
+    #[arg(long)]
+    no_latency: bool,
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -259,6 +265,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
         log_epochs: true,
         force: cli.force,
+        measure_latency: !cli.no_latency,
     };
     let stop = StopFlag::default();
     stop.register_signals()

@@ -11,6 +11,7 @@
 
 use crate::checkpoint::{self, CheckpointMeta, Settings};
 use crate::data::{channel_stats, Dataset, Split};
+use crate::latency::{Latency, LatencyOptions};
 use crate::net::{count_params, Net};
 use crate::rng::SplitMix;
 use nago_arch::Arch;
@@ -75,6 +76,9 @@ pub struct TrainConfig {
     pub bf16: bool,
     /// Channels-last memory format on CUDA (ignored on CPU).
     pub channels_last: bool,
+    /// Measure the trained network's CPU inference latency ([`crate::latency`]) after a
+    /// run that reached its budget.
+    pub measure_latency: bool,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +108,7 @@ impl Default for TrainConfig {
             eval_batch: 500,
             bf16: false,
             channels_last: false,
+            measure_latency: true,
         }
     }
 }
@@ -181,6 +186,9 @@ pub struct Outcome {
     /// Per-channel mean and standard deviation of the training subset (pixel values scaled to
     /// [0, 1]) that inputs are normalised with: an exported model needs them.
     pub input_stats: Option<(Vec<f64>, Vec<f64>)>,
+    /// CPU inference latency of the trained network (when trained to the budget and
+    /// [`TrainConfig::measure_latency`]), or why it could not be measured.
+    pub latency: Option<Result<Latency, String>>,
 }
 
 /// Signals asking training to stop (set by SIGTERM/SIGINT handlers).
@@ -858,17 +866,37 @@ pub fn train(
     } else {
         (None, None)
     };
+    // The latency measurement is not part of the run's seconds.
+    let seconds = begun.elapsed().as_secs_f64();
+    let latency = (stop_reason.is_none() && cfg.measure_latency).then(|| {
+        let measured =
+            guarded(|| crate::latency::measure(arch, &vs, &net, &LatencyOptions::default()));
+        let l = match measured {
+            Ok(Ok(l)) => Ok(l),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(s) => Err(format!("{s:?}")),
+        };
+        match &l {
+            Ok(l) => eprintln!(
+                "nago-train: latency (CPU, {} thread): {:.3} ms at batch 1, {:.3} ms at batch 32",
+                l.threads, l.batch1.median_ms, l.batch32.median_ms
+            ),
+            Err(e) => eprintln!("nago-train: note: latency not measured: {e}"),
+        }
+        l
+    });
     Ok(Outcome {
         epochs,
         start_epoch: start,
         stop: stop_reason,
         test_accuracy,
         test_loss,
-        seconds: begun.elapsed().as_secs_f64(),
+        seconds,
         images_per_second: (train_time > 0.0).then(|| images_trained as f64 / train_time),
         params,
         sizes: (n, prep.val.len(), prep.test.len()),
         input_stats: Some(prep.input_stats()),
+        latency,
     })
 }
 

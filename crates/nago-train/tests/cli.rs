@@ -174,3 +174,103 @@ fn a_bad_image_folder_exits_1_naming_the_file_and_writes_nothing() {
     assert!(!out.exists(), "{err}");
     assert!(!data.join(".nago-cache").exists());
 }
+
+#[test]
+fn latency_is_measured_after_training_and_again_by_nago_latency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_synthetic_idx(&data, 400, 100, 10);
+    let root = tmp.path().join("run");
+    study(&root, &data, 1);
+    trial(&root, "t0", 1, None);
+    trial(&root, "t1", 1, None);
+    let train = |id: &str, extra: &[&str]| {
+        let o = Command::new(BIN)
+            .args(["--run", root.to_str().unwrap(), "--trial", id])
+            .args(["--threads", "2", "--cpu"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let log = train("t0", &[]);
+    assert!(log.contains("latency (CPU, 1 thread)"), "{log}");
+    let r = result(&root, "t0");
+    let b1 = r.metric("latency_ms").expect("latency_ms");
+    let b32 = r.metric("latency_ms_b32").expect("latency_ms_b32");
+    assert!(b1.is_finite() && b1 > 0.0, "{b1}");
+    assert!(
+        b32 > b1,
+        "32 images ({b32} ms) must take longer than one ({b1} ms)"
+    );
+    let l = &r.extra["latency"];
+    assert_eq!(l["threads"], 1);
+    assert!(l["batch1"]["runs"].as_u64().unwrap() >= 7, "{l}");
+    assert!(l["batch1"]["min_ms"].as_f64().unwrap() <= b1);
+    assert!(l["batch1"]["max_ms"].as_f64().unwrap() >= b1);
+    assert!(!r.extra["latency_machine"].as_str().unwrap().is_empty());
+    // Measuring with one thread left the training's thread count as it was.
+    assert_eq!(r.extra["threads"], 2);
+    // --no-latency: nothing measured.
+    train("t1", &["--no-latency"]);
+    let r1 = result(&root, "t1");
+    assert!(r1.metric("latency_ms").is_none() && !r1.extra.contains_key("latency"));
+
+    // nago-latency on the trial, table and JSON: the same protocol, the same order of
+    // magnitude on the same machine.
+    let lat = env!("CARGO_BIN_EXE_nago-latency");
+    let o = Command::new(lat)
+        .args(["--run", root.to_str().unwrap(), "--trial", "t0"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        table.contains("median ms") && table.contains("recorded after training"),
+        "{table}"
+    );
+    let o = Command::new(lat)
+        .args(["--dir", root.join("trials/t0").to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let again = j["batch1"]["median_ms"].as_f64().unwrap();
+    assert!(
+        again > b1 / 10.0 && again < b1 * 10.0,
+        "recorded {b1} ms, measured again {again} ms"
+    );
+    assert!(j["batch32"]["median_ms"].as_f64().unwrap() > again);
+
+    // Bad input: exit 1, the file named, nothing written.
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let o = Command::new(lat).arg("--dir").arg(&bad).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("arch.json"), "{e}");
+    // Another network's arch.json beside t0's weights.
+    let g = nago_space::Generator {
+        param_limit: 20_000.0,
+        ..Default::default()
+    };
+    let other = nago_generator::sample(&g, 10, common::fmnist_shape()).unwrap();
+    std::fs::write(bad.join("arch.json"), other.to_json()).unwrap();
+    std::fs::copy(
+        root.join("trials/t0/checkpoint.safetensors"),
+        bad.join("checkpoint.safetensors"),
+    )
+    .unwrap();
+    let o = Command::new(lat).arg("--dir").arg(&bad).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("checkpoint.safetensors"), "{e}");
+    assert_eq!(std::fs::read_dir(&bad).unwrap().count(), 2);
+    let o = Command::new(lat)
+        .args(["--run", root.to_str().unwrap(), "--trial", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no trial `nope`"));
+}

@@ -27,11 +27,14 @@ impl XorShift {
 }
 
 /// Columns that hold wall-clock measurements: they differ between any two runs.
-pub const TIMING: [&str; 4] = [
+pub const TIMING: [&str; 7] = [
     "train_seconds",
     "eval_seconds",
     "images_per_second",
     "train_seconds_mean",
+    "latency_ms",
+    "latency_ms_b32",
+    "latency_ms_mean",
 ];
 
 /// Every column of a Parquet file but the timing ones, as text cells (exact values).

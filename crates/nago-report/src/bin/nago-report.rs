@@ -48,7 +48,9 @@ enum Cmd {
         front: best::Front,
     },
     /// Export a trial's model: copies arch.json and its weights (safetensors) into OUT with an
-    /// export.json manifest; load it in PyTorch with `python/nago_export`.
+    /// export.json manifest; load it in PyTorch with `python/nago_export`. With --format
+    /// onnx also model.onnx, for ONNX runtimes (made by PyTorch's exporter: needs a Python
+    /// with torch, onnx and onnxscript).
     Export {
         /// The study directory.
         #[arg(long)]
@@ -63,7 +65,27 @@ enum Cmd {
         /// checkpoint.safetensors).
         #[arg(long)]
         weights: Option<PathBuf>,
+        /// safetensors: the weights and arch.json (for `python/nago_export`); onnx: those
+        /// and model.onnx (input `images`, float32 [N, C, H, W] pixel values 0..255, the
+        /// training normalisation inside; output `logits`), made by PyTorch's exporter.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Safetensors)]
+        format: ExportFormat,
+        /// The Python that runs the ONNX exporter (needs torch, onnx and onnxscript;
+        /// onnxruntime for the check against PyTorch).
+        #[arg(long, env = "NAGO_PYTHON", default_value = "python3")]
+        python: std::ffi::OsString,
+        /// ONNX opset (≥ 17).
+        #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u32).range(17..))]
+        opset: u32,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    /// weights.safetensors + arch.json + export.json.
+    Safetensors,
+    /// The same and model.onnx.
+    Onnx,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -133,14 +155,38 @@ fn run(cli: Cli) -> Result<()> {
             trial,
             out,
             weights,
+            format,
+            python,
+            opset,
         } => {
-            let m = export::export_trial(&run, &trial, &out, weights.as_deref())?;
+            let m = if format == ExportFormat::Onnx {
+                let opts = nago_report::onnx::OnnxOptions {
+                    python,
+                    opset,
+                    verify: true,
+                };
+                export::export_trial_onnx(&run, &trial, &out, weights.as_deref(), &opts)?
+            } else {
+                export::export_trial(&run, &trial, &out, weights.as_deref())?
+            };
             println!(
                 "{}: arch.json, weights.safetensors ({} tensors, {} parameters) and export.json",
                 out.display(),
                 m.tensors,
                 m.params_in_weights
             );
+            if let Some(o) = &m.onnx {
+                let check = match o["verified"]["max_abs_diff"].as_f64() {
+                    Some(d) => format!("onnxruntime matches PyTorch within {d:.1e}"),
+                    None => "not run with onnxruntime (not installed)".into(),
+                };
+                println!(
+                    "{}: opset {}, {} nodes; input `images` [N, C, H, W] pixel values 0..255; {check}",
+                    out.join(nago_report::onnx::ONNX_FILE).display(),
+                    o["opset"],
+                    o["nodes"]
+                );
+            }
         }
     }
     Ok(())
