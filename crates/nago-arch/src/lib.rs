@@ -190,6 +190,11 @@ pub struct Head {
 pub struct Arch {
     /// Must be [`ARCH_SCHEMA`].
     pub schema: String,
+    /// A hand-made network's name (`plain-cnn`, `resnet20`: see
+    /// `nago_generator::baselines`); absent for a sampled one, whose `generator` and `seed`
+    /// say where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The generator it was sampled from.
     pub generator: Generator,
     /// The seed it was sampled with.

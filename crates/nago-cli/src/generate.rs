@@ -82,6 +82,12 @@ pub fn generate_into(
 ) -> Result<(Arch, Outcome)> {
     let arch = sample(g, seed, input)
         .map_err(|e| anyhow::Error::new(e).context("cannot sample this generator"))?;
+    write_arch(arch, out, force)
+}
+
+/// Writes `arch` as `<out>/arch.json` and `<out>/arch.dot` atomically, with
+/// [`generate_into`]'s rules for an existing file.
+pub fn write_arch(arch: Arch, out: &Path, force: bool) -> Result<(Arch, Outcome)> {
     let json_path = out.join("arch.json");
     let dot_path = out.join("arch.dot");
     if !force {
@@ -94,7 +100,7 @@ pub fn generate_into(
                     return Ok((arch, Outcome::Exists));
                 }
                 Ok(_) => bail!(
-                    "{}: already holds a different architecture (another generator, seed or input shape); pass --force to replace it",
+                    "{}: already holds a different architecture (another generator, seed, baseline or input shape); pass --force to replace it",
                     json_path.display()
                 ),
                 // Sampled by an older nago: replaced only with --force (it may have been trained).

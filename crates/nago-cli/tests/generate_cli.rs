@@ -362,3 +362,43 @@ fn bad_shapes_and_missing_seed() {
         assert!(!d.path().join("o").exists());
     }
 }
+
+#[test]
+fn baselines_are_written_named_and_idempotent() {
+    let d = tempfile::tempdir().unwrap();
+    let o = generate(&["--baseline", "resnet20", "--out", "r"], d.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = fs::read_to_string(d.path().join("r/arch.json")).unwrap();
+    let arch = nago_arch::Arch::from_json(&text).unwrap();
+    assert_eq!(arch.name.as_deref(), Some("resnet20"));
+    assert!(d.path().join("r/arch.dot").is_file());
+    let o = generate(&["--baseline", "resnet20", "--out", "r"], d.path());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("kept existing"));
+    // Another network into the same directory needs --force; the file is untouched.
+    let o = generate(&["--baseline", "plain-cnn", "--out", "r"], d.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(
+        fs::read_to_string(d.path().join("r/arch.json")).unwrap(),
+        text
+    );
+    // An unknown name lists the known ones; with a proposal it is a usage error.
+    let o = generate(&["--baseline", "vgg16", "--out", "v"], d.path());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("plain-cnn") && e.contains("resnet20"), "{e}");
+    assert!(!d.path().join("v").exists());
+    fs::write(d.path().join("g.json"), GEN).unwrap();
+    let o = generate(
+        &[
+            "--baseline",
+            "resnet20",
+            "--proposal",
+            "g.json",
+            "--out",
+            "x",
+        ],
+        d.path(),
+    );
+    assert!(!o.status.success());
+}

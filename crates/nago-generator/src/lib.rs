@@ -7,10 +7,12 @@
 //! widened to the generator's parameter budget. Same generator, seed and input shape, same
 //! architecture, on every platform ([`rng`] explains how).
 
+pub mod baselines;
 pub mod graphs;
 pub mod rng;
 mod sample;
 mod summary;
 
+pub use baselines::{baseline, Baseline};
 pub use sample::{sample, sample_with, stages, GenerateError, SampleOptions};
 pub use summary::{summarize, Summary, SummaryRow};

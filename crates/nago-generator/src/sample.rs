@@ -262,41 +262,7 @@ pub fn sample_with(
         .collect();
 
     let c0 = stage_ch[0];
-    let stem = if large {
-        vec![
-            StemConv {
-                in_ch: input.channels,
-                out_ch: (c0 / 2).max(1),
-                kernel: 3,
-                stride: 2,
-                relu: false,
-            },
-            StemConv {
-                in_ch: (c0 / 2).max(1),
-                out_ch: c0,
-                kernel: 3,
-                stride: 2,
-                relu: true,
-            },
-        ]
-    } else {
-        vec![
-            StemConv {
-                in_ch: input.channels,
-                out_ch: c0,
-                kernel: 3,
-                stride: 1,
-                relu: false,
-            },
-            StemConv {
-                in_ch: c0,
-                out_ch: c0,
-                kernel: 3,
-                stride: 1,
-                relu: true,
-            },
-        ]
-    };
+    let stem = stem_for_size(input, c0, large);
 
     let edge_to =
         |from: Option<u32>, src_stage: u32, src_ch: u32, stage: u32, ch: u32, concat: bool| Edge {
@@ -385,6 +351,7 @@ pub fn sample_with(
         schema: ARCH_SCHEMA.to_string(),
         generator: *g,
         seed,
+        name: None,
         input,
         width_multiplier: m,
         stages,
@@ -401,4 +368,51 @@ pub fn sample_with(
     };
     arch.counts = arch.count();
     Ok(arch)
+}
+
+/// The stem for `input` whose first stage has `c0` channels: two 3×3 convolutions, strided
+/// (stride 2 each, ImageNet-style) when the image's smaller side exceeds the sampler's
+/// [`SampleOptions::large_image`] (`large`).
+fn stem_for_size(input: InputShape, c0: u32, large: bool) -> Vec<StemConv> {
+    if large {
+        vec![
+            StemConv {
+                in_ch: input.channels,
+                out_ch: (c0 / 2).max(1),
+                kernel: 3,
+                stride: 2,
+                relu: false,
+            },
+            StemConv {
+                in_ch: (c0 / 2).max(1),
+                out_ch: c0,
+                kernel: 3,
+                stride: 2,
+                relu: true,
+            },
+        ]
+    } else {
+        vec![
+            StemConv {
+                in_ch: input.channels,
+                out_ch: c0,
+                kernel: 3,
+                stride: 1,
+                relu: false,
+            },
+            StemConv {
+                in_ch: c0,
+                out_ch: c0,
+                kernel: 3,
+                stride: 1,
+                relu: true,
+            },
+        ]
+    }
+}
+
+/// [`stem_for_size`] with the default large-image threshold (for hand-made networks).
+pub(crate) fn stem_for(input: InputShape, c0: u32) -> Vec<StemConv> {
+    let large = input.height.min(input.width) > SampleOptions::default().large_image;
+    stem_for_size(input, c0, large)
 }

@@ -525,3 +525,39 @@ fn settings_that_do_not_fit_the_dataset_are_input_errors() {
         TrialStatus::Ok
     );
 }
+
+/// The hand-made references of `make bench-search` (nago_generator::baselines) are networks
+/// the trainer builds with arch.json's parameter count and that learn.
+#[test]
+fn the_hand_made_baselines_train() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path());
+    for b in nago_generator::Baseline::ALL {
+        let dir = tmp.path().join(b.name());
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = nago_generator::baseline(b, common::fmnist_shape()).unwrap();
+        let arch = dir.join("arch.json");
+        std::fs::write(&arch, a.to_json()).unwrap();
+        let out = dir.join("trial");
+        let mut s = spec(&arch, &out, &data, "idx");
+        s.overrides.train_subset = Some(480);
+        s.overrides.test_subset = Some(100);
+        s.overrides.batch_size = Some(16);
+        s.overrides.cutout = Some(0);
+        s.overrides.lr = Some(0.05);
+        s.epochs = Some(2);
+        s.measure_latency = false;
+        let r = job::run(&s, &StopFlag::default()).unwrap().result;
+        eprintln!(
+            "{}: {:?} parameters, val {:?}",
+            b.name(),
+            r.params,
+            r.val_accuracy
+        );
+        assert_eq!(r.status, TrialStatus::Ok, "{r:?}");
+        assert_eq!(r.params, Some(a.counts.params));
+        // Ten bands of bright rows: chance is 0.1.
+        assert!(r.val_accuracy.unwrap() > 0.3, "{}: {r:?}", b.name());
+    }
+}

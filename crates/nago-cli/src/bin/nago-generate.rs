@@ -4,7 +4,7 @@ use clap::Parser;
 use nago_arch::InputShape;
 use nago_cli::generate::{
     describe, generate_into, parse_shape, read_source, study_shape, summary_table, trial_task,
-    Outcome,
+    write_arch, Outcome,
 };
 use std::path::PathBuf;
 
@@ -15,6 +15,10 @@ use std::path::PathBuf;
 /// By hand:   nago-generate --proposal gen.json --seed 7 --out DIR
 /// Array task: nago-generate --run runs/x --index $SLURM_ARRAY_TASK_ID
 /// Explore:   nago-generate --proposal gen.json --samples 100 --summary
+/// Hand-made:  nago-generate --baseline plain-cnn --study study.json --out DIR
+///            (plain-cnn: a VGG-style CNN under 100k parameters; resnet20: a ResNet-20-like
+///            network of about 0.3M; the references `make bench-search` trains beside the
+///            search's networks)
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
@@ -55,6 +59,9 @@ struct Args {
     /// Print the distribution (min / median / max) of sizes over --samples architectures.
     #[arg(long)]
     summary: bool,
+    /// Write a hand-made reference network instead of sampling: plain-cnn or resnet20.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["proposal", "run", "summary", "seed"])]
+    baseline: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,8 +82,22 @@ fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
+    if let Some(name) = &args.baseline {
+        let b = nago_generator::Baseline::from_name(name).with_context(|| {
+            let names: Vec<&str> = nago_generator::Baseline::ALL
+                .iter()
+                .map(|b| b.name())
+                .collect();
+            format!("--baseline {name}: expected one of {}", names.join(", "))
+        })?;
+        let out = args.out.as_ref().context("--baseline needs --out DIR")?;
+        let arch = nago_generator::baseline(b, input_shape(&args)?)?;
+        let (arch, outcome) = write_arch(arch, out, args.force)?;
+        report(out, &arch, outcome);
+        return Ok(());
+    }
     let Some(path) = &args.proposal else {
-        bail!("give a generator with --proposal FILE, or a study with --run DIR --index N (see --help)");
+        bail!("give a generator with --proposal FILE, a study with --run DIR --index N, or --baseline NAME (see --help)");
     };
     let src = read_source(path)?;
     let seed = match (args.seed, src.seed) {
@@ -87,27 +108,7 @@ fn run(args: Args) -> Result<()> {
             path.display()
         ),
     };
-    let input = if let Some(study_path) = &args.study {
-        let text = nago_store::read_text(study_path)?;
-        let study = nago_space::Study::from_json(&text)
-            .with_context(|| format!("{}", study_path.display()))?;
-        study_shape(&study, study_path)?
-    } else {
-        let (channels, height, width) = match &args.shape {
-            Some(s) => parse_shape(s)?,
-            None => (1, 28, 28),
-        };
-        let classes = args.classes.unwrap_or(10);
-        if classes == 0 {
-            bail!("--classes must be positive");
-        }
-        InputShape {
-            channels,
-            height,
-            width,
-            classes,
-        }
-    };
+    let input = input_shape(&args)?;
     if args.summary {
         let k = args.samples.unwrap_or(100);
         if k == 0 {
@@ -122,6 +123,30 @@ fn run(args: Args) -> Result<()> {
     let (arch, outcome) = generate_into(&src.generator, seed, input, out, args.force)?;
     report(out, &arch, outcome);
     Ok(())
+}
+
+/// The input shape from --study, else --shape and --classes (default Fashion-MNIST's).
+fn input_shape(args: &Args) -> Result<InputShape> {
+    if let Some(study_path) = &args.study {
+        let text = nago_store::read_text(study_path)?;
+        let study = nago_space::Study::from_json(&text)
+            .with_context(|| format!("{}", study_path.display()))?;
+        return study_shape(&study, study_path);
+    }
+    let (channels, height, width) = match &args.shape {
+        Some(s) => parse_shape(s)?,
+        None => (1, 28, 28),
+    };
+    let classes = args.classes.unwrap_or(10);
+    if classes == 0 {
+        bail!("--classes must be positive");
+    }
+    Ok(InputShape {
+        channels,
+        height,
+        width,
+        classes,
+    })
 }
 
 /// A trial whose generator cannot be sampled gets a final `crashed` result (nothing later
