@@ -17,9 +17,10 @@
 //! The records say what they are: `name` is the baseline's, `generator` is the default and
 //! `seed` is 0 (nothing was sampled).
 
-use crate::GenerateError;
+use crate::sample::{stage_shapes, stem_for_size, stem_geometry};
+use crate::{GenerateError, SampleOptions};
 use nago_arch::{
-    Arch, Cell, Edge, Head, InputShape, Merge, OpGraph, OpNode, Projection, Stage, ARCH_SCHEMA,
+    Arch, Cell, Edge, Head, InputShape, Merge, OpGraph, OpNode, Projection, ARCH_SCHEMA,
 };
 use nago_space::{Generator, MergeKind, Op};
 
@@ -58,26 +59,9 @@ const HEAD_CHANNELS: u32 = 64;
 /// Builds `baseline` for `input` (any size the sampler accepts: the stem is strided above
 /// 64 pixels). The result passes [`Arch::check`].
 pub fn baseline(baseline: Baseline, input: InputShape) -> Result<Arch, GenerateError> {
-    let stem = crate::sample::stem_for(input, WIDTHS[0]);
-    let (mut h, mut w) = (input.height, input.width);
-    for s in &stem {
-        h = (h - 1) / s.stride + 1;
-        w = (w - 1) / s.stride + 1;
-    }
-    if h < 4 || w < 4 {
-        return Err(GenerateError::Input {
-            h: input.height,
-            w: input.width,
-            message: format!("three stages need a stem output of at least 4x4 pixels, got {h}x{w}"),
-        });
-    }
-    let stages: Vec<Stage> = (0..3)
-        .map(|s| Stage {
-            channels: WIDTHS[s],
-            height: h >> s,
-            width: w >> s,
-        })
-        .collect();
+    let (large, h0, w0) = stem_geometry(input, SampleOptions::default().large_image)?;
+    let stem = stem_for_size(input, WIDTHS[0], large);
+    let stages = stage_shapes(&WIDTHS, h0, w0);
     let conv = |inputs: Vec<Edge>, ch: u32| OpNode {
         op: Op::Conv3x3,
         merge: Merge {

@@ -219,18 +219,7 @@ pub fn sample_with(
     opts: SampleOptions,
 ) -> Result<Arch, GenerateError> {
     g.validate()?;
-    let (h, w) = (input.height, input.width);
-    let large = h.min(w) > opts.large_image;
-    let stride = if large { 2 } else { 1 };
-    let h0 = (h.saturating_sub(1)) / stride / stride + 1;
-    let w0 = (w.saturating_sub(1)) / stride / stride + 1;
-    if input.channels == 0 || input.classes == 0 || h == 0 || w == 0 || h0 / 4 == 0 || w0 / 4 == 0 {
-        return Err(GenerateError::Input {
-            h,
-            w,
-            message: "three stages need a stem output of at least 4x4 pixels, and channels and classes must be positive".into(),
-        });
-    }
+    let (large, h0, w0) = stem_geometry(input, opts.large_image)?;
 
     let sk = draw_skeleton(g, seed)?;
     let r = g.channel_ratios;
@@ -253,13 +242,7 @@ pub fn sample_with(
         .iter()
         .map(|x| ((m as f64 * x).round() as u32).max(1))
         .collect();
-    let stages: Vec<Stage> = (0..3)
-        .map(|s| Stage {
-            channels: stage_ch[s],
-            height: h0 >> s,
-            width: w0 >> s,
-        })
-        .collect();
+    let stages = stage_shapes(&stage_ch, h0, w0);
 
     let c0 = stage_ch[0];
     let stem = stem_for_size(input, c0, large);
@@ -373,7 +356,7 @@ pub fn sample_with(
 /// The stem for `input` whose first stage has `c0` channels: two 3×3 convolutions, strided
 /// (stride 2 each, ImageNet-style) when the image's smaller side exceeds the sampler's
 /// [`SampleOptions::large_image`] (`large`).
-fn stem_for_size(input: InputShape, c0: u32, large: bool) -> Vec<StemConv> {
+pub(crate) fn stem_for_size(input: InputShape, c0: u32, large: bool) -> Vec<StemConv> {
     if large {
         vec![
             StemConv {
@@ -411,8 +394,36 @@ fn stem_for_size(input: InputShape, c0: u32, large: bool) -> Vec<StemConv> {
     }
 }
 
-/// [`stem_for_size`] with the default large-image threshold (for hand-made networks).
-pub(crate) fn stem_for(input: InputShape, c0: u32) -> Vec<StemConv> {
-    let large = input.height.min(input.width) > SampleOptions::default().large_image;
-    stem_for_size(input, c0, large)
+/// Whether `input` gets the strided stem (its smaller side exceeds `large_image`) and the
+/// stem output's height and width; an error when the input cannot carry three stages (a stem
+/// output under 4×4) or has no channels or classes.
+pub(crate) fn stem_geometry(
+    input: InputShape,
+    large_image: u32,
+) -> Result<(bool, u32, u32), GenerateError> {
+    let (h, w) = (input.height, input.width);
+    let large = h.min(w) > large_image;
+    let stride = if large { 2 } else { 1 };
+    let h0 = (h.saturating_sub(1)) / stride / stride + 1;
+    let w0 = (w.saturating_sub(1)) / stride / stride + 1;
+    if input.channels == 0 || input.classes == 0 || h == 0 || w == 0 || h0 / 4 == 0 || w0 / 4 == 0 {
+        return Err(GenerateError::Input {
+            h,
+            w,
+            message: "three stages need a stem output of at least 4x4 pixels, and channels and classes must be positive".into(),
+        });
+    }
+    Ok((large, h0, w0))
+}
+
+/// The three stages of widths `channels`, the first at the stem output's `h0` × `w0`, each
+/// next one at half the resolution.
+pub(crate) fn stage_shapes(channels: &[u32], h0: u32, w0: u32) -> Vec<Stage> {
+    (0..3)
+        .map(|s| Stage {
+            channels: channels[s],
+            height: h0 >> s,
+            width: w0 >> s,
+        })
+        .collect()
 }

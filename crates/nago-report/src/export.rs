@@ -197,12 +197,34 @@ pub fn export_trial(
     out: &Path,
     weights: Option<&Path>,
 ) -> Result<ExportManifest> {
+    export(run, trial, out, weights, false)
+}
+
+/// [`export_trial`]; with `need_input_stats`, a trial whose result.json lacks the input
+/// statistics is refused before anything is written (the ONNX model includes the
+/// normalisation).
+fn export(
+    run: &Path,
+    trial: &str,
+    out: &Path,
+    weights: Option<&Path>,
+    need_input_stats: bool,
+) -> Result<ExportManifest> {
     let d = StudyData::load(run)?;
     let t = d
         .trials
         .iter()
         .find(|t| t.id == trial)
         .with_context(|| format!("{}: no trial {trial}", run.join("trials").display()))?;
+    let (input_mean, input_std) = (extra_vec(t, "input_mean"), extra_vec(t, "input_std"));
+    if need_input_stats && (input_mean.is_none() || input_std.is_none()) {
+        bail!(
+            "{}: no input_mean/input_std (written by an older nago-train, or not trained), so \
+             the ONNX model cannot include the input normalisation: retrain the trial, or \
+             export the weights alone (--format safetensors)",
+            t.dir.path().join("result.json").display()
+        );
+    }
     let arch_path = t.dir.arch_path();
     let arch_text = std::fs::read_to_string(&arch_path)
         .with_context(|| format!("{}: cannot read", arch_path.display()))?;
@@ -269,8 +291,8 @@ pub fn export_trial(
         tensors: tensors.len(),
         params_in_weights: params,
         params_in_arch: arch.counts.params,
-        input_mean: extra_vec(t, "input_mean"),
-        input_std: extra_vec(t, "input_std"),
+        input_mean,
+        input_std,
         onnx: None,
     };
     // A model.onnx of an earlier export into this directory is not of these weights.
@@ -301,18 +323,7 @@ pub fn export_trial_onnx(
     opts: &crate::onnx::OnnxOptions,
 ) -> Result<ExportManifest> {
     crate::onnx::check_python(opts)?;
-    let d = StudyData::load(run)?;
-    if let Some(t) = d.trials.iter().find(|t| t.id == trial) {
-        if extra_vec(t, "input_mean").is_none() || extra_vec(t, "input_std").is_none() {
-            bail!(
-                "{}: no input_mean/input_std (written by an older nago-train, or not trained), so \
-                 the ONNX model cannot include the input normalisation: retrain the trial, or \
-                 export the weights alone (--format safetensors)",
-                t.dir.path().join("result.json").display()
-            );
-        }
-    }
-    let mut manifest = export_trial(run, trial, out, weights)?;
+    let mut manifest = export(run, trial, out, weights, true)?;
     manifest.onnx = Some(crate::onnx::write_onnx(out, opts)?);
     write_manifest(out, &manifest)?;
     Ok(manifest)

@@ -36,14 +36,17 @@ struct Cli {
     /// A trial directory or an export directory (arch.json and the weights).
     #[arg(long, value_name = "DIR", required_unless_present = "run")]
     dir: Option<PathBuf>,
-    /// Intra-op threads while measuring (the recorded figures use 1).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    /// Intra-op threads while measuring (the recorded figures use the default).
+    #[arg(long, default_value_t = LatencyOptions::default().threads,
+          value_parser = clap::value_parser!(i32).range(1..))]
     threads: i32,
-    /// Timed forward passes at least, per batch size.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    min_runs: u32,
-    /// Timed seconds at least, per batch size (more runs for a steadier median).
-    #[arg(long, default_value_t = 0.25)]
+    /// Timed forward passes at least, per batch size (default: nago-train's).
+    #[arg(long, default_value_t = LatencyOptions::default().min_runs as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    min_runs: u64,
+    /// Timed seconds at least, per batch size (default: nago-train's; more runs for a
+    /// steadier median).
+    #[arg(long, default_value_t = LatencyOptions::default().min_seconds)]
     min_seconds: f64,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -75,12 +78,13 @@ fn run(cli: &Cli) -> Result<()> {
         _ => unreachable!("clap requires --dir or --run with --trial"),
     };
     let (arch, vs, net) = latency::load_trained(&dir)?;
+    let defaults = LatencyOptions::default();
     let opts = LatencyOptions {
         threads: cli.threads,
         min_runs: cli.min_runs as usize,
         min_seconds: cli.min_seconds,
-        max_seconds: cli.min_seconds.max(5.0),
-        ..LatencyOptions::default()
+        max_seconds: cli.min_seconds.max(defaults.max_seconds),
+        ..defaults
     };
     let l = latency::measure(&arch, &vs, &net, &opts).context("measuring")?;
     let recorded: Option<TrialResult> = std::fs::read_to_string(dir.join("result.json"))
