@@ -32,6 +32,7 @@ help:
 	@echo "make bench-train     nago-train images/s against PyTorch eager"
 	@echo "make bench-bo        the optimiser against random search and Optuna"
 	@echo "make bench-pipeline  utilisation of 2 asynchronous workers against rounds (quick preset)"
+	@echo "make bench-recipe    training recipes: low-budget accuracy, rank correlation, images/s (panel of 8)"
 
 include $(wildcard mk/*.mk)
 

@@ -430,6 +430,25 @@ pub struct TrainingSpec {
     /// Train on only this many training images (a cheap low fidelity); all when absent.
     #[serde(default)]
     pub train_subset: Option<u32>,
+    /// Over which horizon the cosine schedule anneals during the search (the final round
+    /// always anneals over its own epochs).
+    #[serde(default)]
+    pub schedule_horizon: ScheduleHorizon,
+}
+
+/// The horizon of the search's cosine schedule (`training.schedule_horizon`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleHorizon {
+    /// One cosine over `budgets.max` for every budget: a promotion continues its parent's
+    /// checkpoint (no epoch is trained twice), but a low budget ends at a learning rate that
+    /// has not annealed.
+    #[default]
+    Max,
+    /// A cosine over each trial's own budget: every evaluation ends annealed, so a low budget
+    /// ranks networks more like the full one; a promotion trains from scratch (its parent's
+    /// checkpoint followed another schedule), which costs the parent's epochs again.
+    Budget,
 }
 
 fn default_lr() -> f64 {
@@ -463,6 +482,7 @@ impl Default for TrainingSpec {
             flip: true,
             cutout: 0,
             train_subset: None,
+            schedule_horizon: ScheduleHorizon::Max,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::checkpoint::{self, CheckpointMeta, Settings};
 use crate::data::Dataset;
 use crate::train::{self, Outcome, Stop, StopFlag, TrainConfig};
 use nago_arch::Arch;
-use nago_space::{Study, TrainingSpec};
+use nago_space::{ScheduleHorizon, Study, TrainingSpec};
 use nago_store::{derive_seed, Proposal, TrialResult, TrialStatus, RESULT_SCHEMA};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -431,6 +431,8 @@ fn resolve_config(
         .or(study.map(|s| {
             if is_final {
                 s.final_epochs()
+            } else if ts.schedule_horizon == ScheduleHorizon::Budget {
+                epochs as f64
             } else {
                 s.budgets.max
             }
@@ -560,7 +562,30 @@ fn choose_checkpoint(
         ));
     }
     let meta = checkpoint::load_meta(&dir).map_err(|e| input(&dir, e))?;
+    if meta.schedule_epochs != cfg.schedule_epochs && anneals_per_budget(spec, inp) {
+        notes.push(format!(
+            "the study anneals within every budget (training.schedule_horizon \"budget\"): the parent `{par}` followed a schedule over {} epochs, this run's is over {}, so it trains from scratch",
+            meta.schedule_epochs, cfg.schedule_epochs
+        ));
+        return Ok(None);
+    }
     Ok(Some((dir, meta)))
+}
+
+/// Whether this run's schedule anneals over its own budget because the study says so
+/// (`training.schedule_horizon: "budget"`, a search trial, no `--schedule-epochs`): then a
+/// promotion's parent followed another schedule and is not continued.
+fn anneals_per_budget(spec: &JobSpec, inp: &Inputs) -> bool {
+    let searching = inp
+        .proposal
+        .as_ref()
+        .is_none_or(|p| p.origin != nago_store::Origin::Final);
+    spec.schedule_epochs.is_none()
+        && searching
+        && inp
+            .study
+            .as_ref()
+            .is_some_and(|s| s.training.schedule_horizon == ScheduleHorizon::Budget)
 }
 
 /// Makes `cfg` use the settings a continued checkpoint recorded (a note for each that the

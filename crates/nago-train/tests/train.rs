@@ -139,6 +139,72 @@ fn same_seed_same_metrics_and_resume_equals_one_run() {
     assert_eq!(a.extra["val_loss"], c.extra["val_loss"]);
 }
 
+/// `training.schedule_horizon: "budget"`: each trial anneals over its own budget, and a
+/// promotion trains from scratch (its parent's checkpoint followed a 1-epoch schedule), so it
+/// equals a one-go run annealed over its budget.
+#[test]
+fn a_study_that_anneals_per_budget_trains_promotions_from_scratch() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path());
+    let arch = write_arch(tmp.path(), 4);
+    let study = tmp.path().join("study.json");
+    let doc = serde_json::json!({
+        "schema": "nago.study/1", "name": "per-budget", "seed": 3,
+        "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
+                    "classes": 10, "validation": 200},
+        "objectives": [{"metric": "val_error", "goal": "min"}],
+        "budgets": {"min": 1, "max": 4, "eta": 2},
+        "training": {"batch_size": 50, "train_subset": 400, "cutout": 8,
+                     "schedule_horizon": "budget"}
+    });
+    std::fs::write(&study, doc.to_string()).unwrap();
+    let proposal = |id: &str, budget: f64, parent: Option<&str>| {
+        let prop = serde_json::json!({
+            "schema": "nago.proposal/1", "trial": id, "round": 0,
+            "generator": common::small_arch(4, common::fmnist_shape()).generator,
+            "budget": budget, "seed": 4, "parent": parent,
+            "origin": if parent.is_some() { "promotion" } else { "initial" }
+        });
+        let pp = tmp.path().join(format!("proposal-{id}.json"));
+        std::fs::write(&pp, prop.to_string()).unwrap();
+        pp
+    };
+    let run = |id: &str, budget: f64, parent: Option<&str>| {
+        let mut s = spec(&arch, &tmp.path().join(id), &data, "idx");
+        s.study = Some(study.clone());
+        s.proposal = Some(proposal(id, budget, parent));
+        job::run(&s, &StopFlag::default()).unwrap()
+    };
+    let p1 = run("p1", 1.0, None).result;
+    assert_eq!(p1.status, TrialStatus::Ok);
+    assert_eq!(
+        p1.extra["schedule_epochs"], 1.0,
+        "a 1-epoch trial anneals over 1 epoch"
+    );
+    let p2 = run("p2", 2.0, Some("p1"));
+    assert_eq!(p2.result.extra["schedule_epochs"], 2.0);
+    assert_eq!(
+        p2.result.extra["start_epoch"], 0,
+        "the parent is not continued"
+    );
+    assert!(
+        p2.notes.iter().any(|n| n.contains("trains from scratch")),
+        "{:?}",
+        p2.notes
+    );
+    // The same as a 2-epoch trial without a parent.
+    let one = run("one", 2.0, None).result;
+    assert_eq!(one.val_accuracy, p2.result.val_accuracy);
+    assert_eq!(one.extra["val_loss"], p2.result.extra["val_loss"]);
+    // The lr at the end of every trial is (almost) 0: the schedule annealed within it.
+    for id in ["p1", "p2"] {
+        let rows = nago_table::read_epochs(&tmp.path().join(id).join("epochs.parquet")).unwrap();
+        let last = rows.last().unwrap();
+        assert!(last.lr < 0.01, "{id}: last lr {}", last.lr);
+    }
+}
+
 #[test]
 fn failures_are_results() {
     let _serial = serial();
