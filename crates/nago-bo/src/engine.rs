@@ -48,9 +48,11 @@ pub enum FrontSource {
 }
 
 /// How to fit.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct FitOptions<'a> {
-    /// GP hyperparameter fitting (a full fit: restarts × max_iter).
+    /// GP hyperparameter fitting of the objectives (a full fit: restarts × max_iter); the
+    /// default has the pessimistic prior mean [`crate::defaults::PRIOR_MEAN`]. The
+    /// feasibility model uses the same options with the data mean as its prior mean.
     pub gp: GpFitOptions,
     /// The previous fit of the same study (e.g. the previous `surrogate.json`): its
     /// hyperparameters start a short fit ([`crate::defaults::WARM_ITER`] iterations); a full
@@ -60,6 +62,19 @@ pub struct FitOptions<'a> {
     pub warm_start: Option<&'a WarmStart>,
     /// Where the incumbent front comes from.
     pub front: FrontSource,
+}
+
+impl Default for FitOptions<'_> {
+    fn default() -> Self {
+        FitOptions {
+            gp: GpFitOptions {
+                prior_mean: crate::defaults::PRIOR_MEAN,
+                ..GpFitOptions::default()
+            },
+            warm_start: None,
+            front: FrontSource::Auto,
+        }
+    }
 }
 
 impl FitOptions<'_> {
@@ -260,6 +275,7 @@ pub fn fit(
             .collect();
         let mut go = opts.gp;
         go.seed = opts.gp.seed.wrapping_add(1000);
+        go.prior_mean = 0.0;
         let mut g = Gp::fit(fx, &fy, go)?;
         // Keep labels in their own units (0 = the decision boundary).
         g = Gp::with_hyperparameters(

@@ -1,7 +1,12 @@
 //! A Gaussian process with a Matérn-5/2 ARD kernel and fitted Gaussian noise.
 //!
-//! Inputs live in the unit cube; outputs are standardised (zero mean, unit variance) before
-//! fitting, so the same priors suit every objective. Hyperparameters (one lengthscale per
+//! Inputs live in the unit cube; outputs are standardised (unit variance) before fitting, so
+//! the same priors suit every objective. The constant prior mean (what the posterior mean
+//! reverts to far from the data) is the data mean plus [`GpFitOptions::prior_mean`] standard
+//! deviations: for the objectives (minimised) [`crate::defaults::PRIOR_MEAN`] = 2, a
+//! pessimistic mean, so an unexplored corner of the cube does not look as promising as the
+//! average observation with the prior's full variance (the acquisition's pull to the cube's
+//! faces and corners, see [`crate::defaults::PRIOR_MEAN`]). Hyperparameters (one lengthscale per
 //! input, signal variance, noise variance) are fitted by maximising the log marginal
 //! likelihood plus weak log-normal priors (which keep fits sane on the few points of an early
 //! search) with L-BFGS on the log-parameters, from several deterministic starts.
@@ -35,7 +40,8 @@ pub struct Gp {
     pub x: Vec<Vec<f64>>,
     /// Standardised training outputs.
     pub y: Vec<f64>,
-    /// Mean removed before standardising.
+    /// The constant prior mean (original units), removed before standardising: the data mean
+    /// plus [`GpFitOptions::prior_mean`] standard deviations (`y_std`).
     pub y_mean: f64,
     /// Scale divided out when standardising.
     pub y_std: f64,
@@ -323,6 +329,10 @@ pub struct GpFitOptions {
     /// N(ln 1e-3, 2²); [`crate::defaults::NOISY_NOISE_PRIOR`] for evaluations known to be
     /// noisy.
     pub noise_prior: (f64, f64),
+    /// The constant prior mean, in standard deviations of the data above the data mean
+    /// (0: the data mean). Default 0; the objectives' fits use
+    /// [`crate::defaults::PRIOR_MEAN`] (set by [`crate::engine::FitOptions`]'s default).
+    pub prior_mean: f64,
 }
 
 impl Default for GpFitOptions {
@@ -333,6 +343,7 @@ impl Default for GpFitOptions {
             seed: 0,
             max_fit_points: crate::defaults::MAX_FIT_POINTS,
             noise_prior: SN_PRIOR,
+            prior_mean: 0.0,
         }
     }
 }
@@ -398,6 +409,7 @@ impl Gp {
         let y_mean = y.iter().sum::<f64>() / n as f64;
         let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
         let y_std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        let y_mean = y_mean + opts.prior_mean * y_std;
         let ys: Vec<f64> = y.iter().map(|v| (v - y_mean) / y_std).collect();
 
         let sub = fit_subset(n, opts.max_fit_points);
@@ -959,6 +971,42 @@ mod tests {
         assert!(m.iter().all(|v| v.is_finite()) && v.iter().all(|v| v.is_finite()));
         assert!((m[0] - 1.0).abs() < 1e-6);
         assert!(Gp::fit(vec![vec![0.0]], &[f64::NAN], GpFitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn prior_mean_is_where_the_posterior_reverts() {
+        // Points in the lower-left corner of the square; far from them (many lengthscales
+        // away) the posterior mean reverts to the prior mean: the data mean by default, the
+        // data mean + 2 sd with the objectives' pessimistic prior mean.
+        let x = crate::design::sobol(0, 16, 2, 9).unwrap();
+        let x: Vec<Vec<f64>> = x
+            .into_iter()
+            .map(|p| vec![0.3 * p[0], 0.3 * p[1]])
+            .collect();
+        let y: Vec<f64> = x.iter().map(|p| (6.0 * p[0]).sin() + p[1]).collect();
+        let mean = y.iter().sum::<f64>() / y.len() as f64;
+        let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
+        let far = [vec![50.0, 50.0]];
+        for shift in [0.0, crate::defaults::PRIOR_MEAN] {
+            let opts = GpFitOptions {
+                prior_mean: shift,
+                ..GpFitOptions::default()
+            };
+            let gp = Gp::fit(x.clone(), &y, opts).unwrap();
+            assert!((gp.y_mean - (mean + shift * sd)).abs() < 1e-12);
+            let (m, _) = gp.predict(&far);
+            assert!(
+                (m[0] - gp.y_mean).abs() < 0.1 * sd,
+                "{shift}: {} vs {}",
+                m[0],
+                gp.y_mean
+            );
+            // Near the data the fit still follows it.
+            let (m, _) = gp.predict(&x[..4]);
+            for (mi, yi) in m.iter().zip(&y) {
+                assert!((mi - yi).abs() < 0.05 * sd.max(1e-3) + 0.05, "{mi} vs {yi}");
+            }
+        }
     }
 
     #[test]
