@@ -33,6 +33,7 @@ help:
 	@echo "make bench-bo        the optimiser against random search and Optuna"
 	@echo "make bench-pipeline  utilisation of 2 asynchronous workers against rounds (quick preset)"
 	@echo "make bench-recipe    training recipes: low-budget accuracy, rank correlation, images/s (panel of 8)"
+	@echo "make bench-search    nago against random search and hand-made CNNs, several seeds (cached)"
 
 include $(wildcard mk/*.mk)
 
