@@ -354,18 +354,8 @@ fn main() {
 fn serde_json_like(s: &nago_bo::Surrogate) -> nago_bo::Surrogate {
     let mut c = s.clone();
     for g in c.objectives.iter_mut() {
-        *g = nago_bo::Gp::with_hyperparameters(
-            g.x.clone(),
-            &g.y.iter()
-                .map(|v| v * g.y_std + g.y_mean)
-                .collect::<Vec<_>>(),
-            g.y_mean,
-            g.y_std,
-            g.lengthscales.clone(),
-            g.signal_var,
-            g.noise_var,
-        )
-        .unwrap();
+        // Refactorised from the stored fields, as after deserialising.
+        g.prepare().unwrap();
     }
     c
 }

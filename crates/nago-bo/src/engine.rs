@@ -51,8 +51,9 @@ pub enum FrontSource {
 #[derive(Debug, Clone, Copy)]
 pub struct FitOptions<'a> {
     /// GP hyperparameter fitting of the objectives (a full fit: restarts × max_iter); the
-    /// default has the pessimistic prior mean [`crate::defaults::PRIOR_MEAN`]. The
-    /// feasibility model uses the same options with the data mean as its prior mean.
+    /// default has a linear-trend prior mean offset pessimistically by
+    /// [`crate::defaults::PRIOR_MEAN`] sd. The feasibility model uses the same options with
+    /// the data mean as its prior mean.
     pub gp: GpFitOptions,
     /// The previous fit of the same study (e.g. the previous `surrogate.json`): its
     /// hyperparameters start a short fit ([`crate::defaults::WARM_ITER`] iterations); a full
@@ -69,6 +70,7 @@ impl Default for FitOptions<'_> {
         FitOptions {
             gp: GpFitOptions {
                 prior_mean: crate::defaults::PRIOR_MEAN,
+                trend: true,
                 ..GpFitOptions::default()
             },
             warm_start: None,
@@ -276,6 +278,7 @@ pub fn fit(
         let mut go = opts.gp;
         go.seed = opts.gp.seed.wrapping_add(1000);
         go.prior_mean = 0.0;
+        go.trend = false;
         let mut g = Gp::fit(fx, &fy, go)?;
         // Keep labels in their own units (0 = the decision boundary).
         g = Gp::with_hyperparameters(
