@@ -175,9 +175,11 @@ def main():
             check=True, stdout=subprocess.DEVNULL)
         archs[net] = os.path.join(d, "arch.json")
 
+    # Network by network (every recipe of one network before the next network), so that an
+    # interrupted bench has whole rows to compare.
     work = []
-    for r in recipes:
-        for net in panel:
+    for net in panel:
+        for r in recipes:
             for b, flags in jobs_for(r, net):
                 work.append((r, b, net, flags))
     if not a.no_speed:
