@@ -149,6 +149,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--no-speed", action="store_true", help="skip the batch-size speed table")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: print the table of what the cache holds")
     a = ap.parse_args()
     recipes = [r for r in a.recipes.split(",") if r]
     for r in recipes:
@@ -194,6 +196,8 @@ def main():
             seen.add(d)
             todo.append((w, d))
     pending = [(w, d) for w, d in todo if (result(d) or {}).get("status") != "ok"]
+    if a.report_only:
+        pending = []
     print(f"recipe_bench: {len(todo)} runs, {len(pending)} to train ({a.jobs} at a time, 1 thread each); "
           f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     t0 = time.time()
@@ -247,19 +251,23 @@ def main():
         x = res[run_dir(a.cache, net, flags)]
         return x.get(key) if x and x.get("status") == "ok" else None
 
-    say("Per recipe, over the panel (accuracies in %, means over the networks that finished; "
-        "rho = Spearman between the low budget's and the 4-epoch validation accuracy):")
+    # Means and correlations over the same networks for every recipe: those with every
+    # budget of every recipe shown (an interrupted bench compares whole rows only).
+    complete = [n for n in panel if all(acc(r, n, b) is not None for r in recipes for b in BUDGETS)]
+    say(f"Per recipe, over the {len(complete)} of {len(panel)} panel networks that every recipe has "
+        "finished (accuracies in %, means; rho = Spearman between the low budget's and the "
+        "4-epoch validation accuracy):")
     say("")
-    say("| recipe | schedule | settings | val@1 | val@2 | val@4 | test@4 | rho(1,4) | rho(2,4) | images/s | done |")
+    say("| recipe | schedule | settings | val@1 | val@2 | val@4 | test@4 | rho(1,4) | rho(2,4) | images/s | 4-epoch runs done |")
     say("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in recipes:
         sched, settings = RECIPES[r]
-        a1 = [acc(r, n, 1) for n in panel]
-        a2 = [acc(r, n, 2) for n in panel]
-        a4 = [acc(r, n, 4) for n in panel]
-        t4 = [final(r, n, "test_accuracy") for n in panel]
-        ips = [final(r, n, "images_per_second") for n in panel]
-        done = sum(x is not None for x in a4)
+        a1 = [acc(r, n, 1) for n in complete]
+        a2 = [acc(r, n, 2) for n in complete]
+        a4 = [acc(r, n, 4) for n in complete]
+        t4 = [final(r, n, "test_accuracy") for n in complete]
+        ips = [final(r, n, "images_per_second") for n in complete]
+        done = sum(acc(r, n, 4) is not None for n in panel)
         sset = ", ".join(f"{k} {v}" for k, v in settings.items()) or "preset"
         rho1, rho2 = spearman(a1, a4), spearman(a2, a4)
         say(f"| {r} | {'cosine over budgets.max' if sched == 'study' else 'cosine per budget'} | {sset} | "
