@@ -4,7 +4,8 @@
 //! the same priors suit every objective. The constant prior mean (what the posterior mean
 //! reverts to far from the data) is the data mean plus [`GpFitOptions::prior_mean`] standard
 //! deviations, optionally plus a linear trend in x ([`GpFitOptions::trend`]): for the
-//! objectives (minimised) a trend + [`crate::defaults::PRIOR_MEAN`] = 2 sd, a pessimistic mean, so an unexplored corner of the cube does not look as promising as the
+//! objectives (minimised) a trend + [`crate::defaults::PRIOR_MEAN`] = 2 sd, a pessimistic
+//! mean, so an unexplored corner of the cube does not look as promising as the
 //! average observation with the prior's full variance (the acquisition's pull to the cube's
 //! faces and corners, see [`crate::defaults::PRIOR_MEAN`]). Hyperparameters (one lengthscale per
 //! input, signal variance, noise variance) are fitted by maximising the log marginal
@@ -225,8 +226,6 @@ impl PairDiffs {
     }
 }
 
-/// Log marginal likelihood, its gradient w.r.t. the log-parameters, or `None` when the kernel
-/// matrix is not positive definite.
 /// The ridge penalty of the prior mean's linear trend ([`GpFitOptions::trend`]): the
 /// precision of a N(0, 1) prior on each slope (standardised output per unit input).
 pub const TREND_RIDGE: f64 = 1.0;
@@ -279,6 +278,8 @@ fn prior_mean_fit(
     (y_mean + off * y_std, b.iter().map(|v| v * y_std).collect())
 }
 
+/// Log marginal likelihood, its gradient w.r.t. the log-parameters, or `None` when the kernel
+/// matrix is not positive definite.
 #[cfg(test)]
 fn lml_and_grad(x: &[Vec<f64>], y: &[f64], theta: &[f64]) -> Option<(f64, Vec<f64>)> {
     lml_and_grad_pd(&PairDiffs::new(x), y, theta)
@@ -390,8 +391,8 @@ pub struct GpFitOptions {
     /// (0: the data mean). Default 0; the objectives' fits use
     /// [`crate::defaults::PRIOR_MEAN`] (set by [`crate::engine::FitOptions`]'s default).
     pub prior_mean: f64,
-    /// A linear trend in the prior mean (ridge regression of the outputs on the inputs),
-    /// the offset [`GpFitOptions::prior_mean`] then counting residual standard deviations.
+    /// A linear trend in the prior mean (ridge regression of the outputs on the inputs); the
+    /// offset [`GpFitOptions::prior_mean`] still counts standard deviations of the data.
     pub trend: bool,
 }
 
