@@ -42,6 +42,9 @@ import time
 import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The 2-D hypervolume of the optimiser's bench (bench/bo/problems.py), one implementation.
+sys.path.insert(0, os.path.join(HERE, "..", "bo"))
+from problems import hv2 as hypervolume_2d  # noqa: E402
 CAPS = (25_000, 100_000, 400_000)
 
 
@@ -106,17 +109,6 @@ def trained_images(run):
         else:
             search += n
     return search, final
-
-
-def hypervolume_2d(points, ref):
-    """Area dominated by `points` (minimised in both coordinates) and bounded by `ref`."""
-    pts = sorted(p for p in points if p[0] < ref[0] and p[1] < ref[1])
-    hv, best_y = 0.0, ref[1]
-    for x, y in pts:
-        if y < best_y:
-            hv += (ref[0] - x) * (best_y - y)
-            best_y = y
-    return hv
 
 
 def summarise(run, a):
