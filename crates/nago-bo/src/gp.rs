@@ -683,6 +683,12 @@ impl Gp {
             .collect()
     }
 
+    /// The prior mean at `x` in original units (`y_mean + trend·x`): what the posterior mean
+    /// reverts to far from the data, and what standardised outputs are measured from.
+    pub fn prior_mean_at(&self, x: &[f64]) -> f64 {
+        self.y_mean + dot(&self.trend, x)
+    }
+
     /// Posterior mean and variance of the latent function (no observation noise) at each
     /// point, in the original output units.
     pub fn predict(&self, xs: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
@@ -701,7 +707,7 @@ impl Gp {
                     .zip(&c.alpha)
                     .map(|(a, b)| a * b)
                     .sum();
-                s * self.y_std + self.y_mean + dot(&self.trend, &xs[j])
+                s * self.y_std + self.prior_mean_at(&xs[j])
             })
             .collect();
         faer::linalg::triangular_solve::solve_lower_triangular_in_place(
@@ -777,7 +783,7 @@ impl Gp {
         };
         for (x, y) in xs.iter().zip(ys) {
             g.x.push(x.clone());
-            g.y.push((y - self.y_mean - dot(&self.trend, x)) / self.y_std);
+            g.y.push((y - self.prior_mean_at(x)) / self.y_std);
         }
         let Some(c) = self.cache.as_ref().filter(|c| c.jitter == 0.0) else {
             g.prepare()?;
@@ -922,7 +928,7 @@ impl PoolPosterior {
             .mean_s
             .iter()
             .zip(&self.xs)
-            .map(|(s, x)| s * gp.y_std + gp.y_mean + dot(&gp.trend, x))
+            .map(|(s, x)| s * gp.y_std + gp.prior_mean_at(x))
             .collect();
         let var = self
             .sq

@@ -404,10 +404,7 @@ fn resolve_config(
     let study = inp.study.as_ref();
     // A final-round trial is trained as the study's `final` section says, its schedule
     // annealing over its own epochs.
-    let is_final = inp
-        .proposal
-        .as_ref()
-        .is_some_and(|p| p.origin == nago_store::Origin::Final);
+    let is_final = is_final_trial(inp);
     let ts: TrainingSpec = study
         .map(|s| {
             if is_final {
@@ -431,7 +428,7 @@ fn resolve_config(
         .or(study.map(|s| {
             if is_final {
                 s.final_epochs()
-            } else if ts.schedule_horizon == ScheduleHorizon::Budget {
+            } else if anneals_per_budget(spec, inp) {
                 epochs as f64
             } else {
                 s.budgets.max
@@ -576,16 +573,20 @@ fn choose_checkpoint(
 /// (`training.schedule_horizon: "budget"`, a search trial, no `--schedule-epochs`): then a
 /// promotion's parent followed another schedule and is not continued.
 fn anneals_per_budget(spec: &JobSpec, inp: &Inputs) -> bool {
-    let searching = inp
-        .proposal
-        .as_ref()
-        .is_none_or(|p| p.origin != nago_store::Origin::Final);
     spec.schedule_epochs.is_none()
-        && searching
+        && !is_final_trial(inp)
         && inp
             .study
             .as_ref()
             .is_some_and(|s| s.training.schedule_horizon == ScheduleHorizon::Budget)
+}
+
+/// Whether this run is a trial of the final round (trained with the `final` section's
+/// settings, annealing over its own epochs).
+fn is_final_trial(inp: &Inputs) -> bool {
+    inp.proposal
+        .as_ref()
+        .is_some_and(|p| p.origin == nago_store::Origin::Final)
 }
 
 /// Makes `cfg` use the settings a continued checkpoint recorded (a note for each that the
