@@ -46,7 +46,7 @@ for lv in LEVELS:
 FLAT += [("stage_ratio_%d" % i, "float") for i in range(3)]
 FLAT += [("channel_ratio_%d" % i, "float") for i in range(3)]
 FLAT += [("op_" + o, "float") for o in OPS]
-FLAT += [("param_limit", "float")]
+FLAT += [("param_limit", "float"), ("head_channels", "int")]
 
 # (column, kind, nullable): kind is str / int / float.
 SCHEMA = [
@@ -245,6 +245,7 @@ def main():
             c.check(abs(sm - 1) < 1e-9, "%s: %s merge weights sum to %s, documented normalised" % (t, lv, sm))
         c.check(abs(sum(row["op_" + o] for o in OPS) - 1) < 1e-9, "%s: op weights not normalised" % t)
         c.check(math.isclose(row["param_limit"], g.get("param_limit", 4e6)), "%s: param_limit" % t)
+        c.check(row["head_channels"] == g.get("head_channels", 1280), "%s: head_channels" % t)
 
     # --- pareto.parquet is the non-dominated set -------------------------------------------
     objs = study["objectives"]

@@ -8,11 +8,10 @@ use nago_arch::{
 };
 use nago_space::{Generator, LevelSpec, MergeKind, Op, SpaceError};
 
-/// Knobs of the sampled network that are not generator hyperparameters.
+/// Knobs of the sampled network that are not generator hyperparameters (the head's width
+/// is one: `Generator::head_channels`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleOptions {
-    /// Width of the head's 1×1 convolution (1280 in the paper).
-    pub head_channels: u32,
     /// Dropout before the classifier.
     pub dropout: f64,
     /// Images whose smaller side exceeds this get the strided (ImageNet-style) stem.
@@ -22,7 +21,6 @@ pub struct SampleOptions {
 impl Default for SampleOptions {
     fn default() -> Self {
         SampleOptions {
-            head_channels: 1280,
             dropout: 0.2,
             large_image: 64,
         }
@@ -343,7 +341,7 @@ pub fn sample_with(
         output,
         head: Head {
             in_ch: last_ch,
-            channels: opts.head_channels,
+            channels: g.head_channels,
             dropout: opts.dropout,
             classes: input.classes,
         },

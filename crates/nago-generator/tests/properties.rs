@@ -639,3 +639,25 @@ fn old_arch_files_are_refused_with_an_explanation() {
         "{e}"
     );
 }
+
+#[test]
+fn the_head_has_the_generators_width_outside_the_parameter_limit() {
+    let mut g = paper_best();
+    g.param_limit = 60_000.0;
+    let wide = sample(&g, 5, FMNIST).unwrap();
+    g.head_channels = 128;
+    let narrow = sample(&g, 5, FMNIST).unwrap();
+    assert_eq!((wide.head.channels, narrow.head.channels), (1280, 128));
+    // Same cells (the limit sizes them), a smaller head: in·c + BN 2c + c·classes + classes.
+    assert_eq!(wide.stages, narrow.stages);
+    assert_eq!(wide.cells, narrow.cells);
+    let head = |c: u64| {
+        let i = wide.head.in_ch as u64;
+        i * c + 2 * c + c * 10 + 10
+    };
+    assert_eq!(
+        wide.counts.params - narrow.counts.params,
+        head(1280) - head(128)
+    );
+    check_arch(&narrow);
+}

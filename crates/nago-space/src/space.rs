@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Every hyperparameter of a [`Generator`], by the name the study file uses.
-pub const PARAM_NAMES: [&str; 19] = [
+pub const PARAM_NAMES: [&str; 20] = [
     "top.model",
     "top.n",
     "top.k",
@@ -27,6 +27,7 @@ pub const PARAM_NAMES: [&str; 19] = [
     "channel_ratios",
     "ops",
     "param_limit",
+    "head_channels",
 ];
 
 /// Which components of a simplex-valued hyperparameter are searched: `"all"` or a list of
@@ -128,6 +129,7 @@ enum Kind {
 fn kind_of(name: &str) -> Kind {
     match name {
         "param_limit" => Kind::Limit,
+        "head_channels" => Kind::Int,
         "stage_ratios" | "channel_ratios" | "ops" => Kind::Weights,
         _ => match name.rsplit('.').next() {
             Some("model") => Kind::Model,
@@ -173,6 +175,9 @@ fn weights_set(g: &mut Generator, name: &str, w: &[f64]) {
 }
 
 fn int_get(g: &Generator, name: &str) -> i64 {
+    if name == "head_channels" {
+        return g.head_channels as i64;
+    }
     let l = level(g, name);
     if name.ends_with(".n") {
         l.n as i64
@@ -182,6 +187,10 @@ fn int_get(g: &Generator, name: &str) -> i64 {
 }
 
 fn int_set(g: &mut Generator, name: &str, v: i64) {
+    if name == "head_channels" {
+        g.head_channels = v as u32;
+        return;
+    }
     let l = level_mut(g, name);
     if name.ends_with(".n") {
         l.n = v as u32
@@ -328,8 +337,11 @@ impl Space {
                     if kind != Kind::Int {
                         return Err(mismatch("int"));
                     }
-                    let max = crate::generator::MAX_NODES as i64;
-                    let min = if name.ends_with(".n") { 1 } else { 0 };
+                    let (min, max) = match name {
+                        "head_channels" => (1, crate::generator::MAX_HEAD_CHANNELS as i64),
+                        _ if name.ends_with(".n") => (1, crate::generator::MAX_NODES as i64),
+                        _ => (0, crate::generator::MAX_NODES as i64),
+                    };
                     if lo > hi || lo < min || hi > max {
                         return Err(SpaceError::range(
                             format!("{field}.int"),
@@ -808,6 +820,10 @@ impl Generator {
             out.push((format!("op_{}", o.name()), FlatValue::Real(x / s)));
         }
         out.push(("param_limit".into(), FlatValue::Real(self.param_limit)));
+        out.push((
+            "head_channels".into(),
+            FlatValue::Int(self.head_channels as i64),
+        ));
         out
     }
 }

@@ -448,3 +448,73 @@ fn folder_datasets_take_their_shape_from_image_size_and_are_checked() {
         assert!(e.contains(expect), "{d}: expected `{expect}` in `{e}`");
     }
 }
+
+#[test]
+fn the_head_width_is_fixed_or_searched_and_reaches_the_sampled_generator() {
+    // Default: the paper's 1280, not searched, and not written into generator files.
+    let s = Space::default();
+    assert_eq!(s.base().head_channels, 1280);
+    let json = serde_json::to_string(s.base()).unwrap();
+    assert!(!json.contains("head_channels"), "{json}");
+
+    let fixed = Study::from_json(&study(r#"{"head_channels": {"fixed": 96}}"#)).unwrap();
+    assert_eq!(fixed.space.base().head_channels, 96);
+    assert_eq!(fixed.space.n_dims(), 8);
+    let g = fixed.space.decode(&[0.5; 8]).unwrap();
+    assert_eq!(g.head_channels, 96);
+    let json = serde_json::to_string(&g).unwrap();
+    assert!(json.contains("\"head_channels\":96"), "{json}");
+    let back: Generator = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, g);
+    assert!(fixed.space.contains(&g));
+    let mut other = g;
+    other.head_channels = 128;
+    assert!(
+        !fixed.space.contains(&other),
+        "a fixed head width is part of the space"
+    );
+
+    let searched = Study::from_json(&study(r#"{"head_channels": {"int": [32, 159]}}"#)).unwrap();
+    let dims = searched.space.dims();
+    assert_eq!(dims.len(), 9);
+    assert_eq!(dims[8].name, "head_channels");
+    assert_eq!(dims[8].kind, DimKind::Int { levels: 128 });
+    let mut u = vec![0.5; 9];
+    u[8] = 0.0;
+    assert_eq!(searched.space.decode(&u).unwrap().head_channels, 32);
+    u[8] = 1.0;
+    let g = searched.space.decode(&u).unwrap();
+    assert_eq!(g.head_channels, 159);
+    assert_eq!(
+        searched
+            .space
+            .decode(&searched.space.encode(&g).unwrap())
+            .unwrap(),
+        g
+    );
+    let flat = g.flat();
+    assert_eq!(flat.last().unwrap().0, "head_channels");
+
+    for (bad, field) in [
+        (
+            r#"{"head_channels": {"int": [0, 64]}}"#,
+            "space.head_channels.int",
+        ),
+        (
+            r#"{"head_channels": {"int": [64, 100000]}}"#,
+            "space.head_channels.int",
+        ),
+        (r#"{"head_channels": {"fixed": 0}}"#, "head_channels"),
+        (
+            r#"{"head_channels": {"fixed": "wide"}}"#,
+            "space.head_channels.fixed",
+        ),
+        (
+            r#"{"head_channels": {"real": [1, 2]}}"#,
+            "space.head_channels",
+        ),
+    ] {
+        let e = Study::from_json(&study(bad)).unwrap_err().to_string();
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+}

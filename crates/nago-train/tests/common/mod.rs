@@ -55,6 +55,8 @@ pub fn random_generator(r: &mut SplitMix) -> Generator {
             avgpool5x5: w(),
         },
         param_limit: 2_000.0 + r.below(20_000) as f64,
+        // Narrow and paper-wide heads alike.
+        head_channels: [16, 64, 1280][r.below(3) as usize],
     }
 }
 
