@@ -335,10 +335,13 @@ pub struct FinalSpec {
     /// Run the final round at the end of `nago-search` and the Slurm pipeline.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// At most this many generators: the feasible Pareto front at the model budget, reduced
-    /// to this many by greedy hypervolume contribution when it is larger.
+    /// At most this many generators, chosen by `select` among the feasible evaluations at
+    /// the model budget that learned.
     #[serde(default = "default_final_generators")]
     pub max_generators: u32,
+    /// How the generators are chosen (`contribution` by default).
+    #[serde(default)]
+    pub select: FinalSelect,
     /// Architectures per generator (default: `search.final_samples`).
     #[serde(default)]
     pub samples: Option<u32>,
@@ -349,6 +352,21 @@ pub struct FinalSpec {
     /// the whole training split where the search used a subset.
     #[serde(default)]
     pub training: Option<TrainingSpec>,
+}
+
+/// The rule that picks the final round's generators (`final.select`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinalSelect {
+    /// The Pareto set, cut to `max_generators` by greedy hypervolume contribution: a spread
+    /// of the trade-off (its most accurate member is often not among them, since the
+    /// largest network adds little volume on a log-size axis).
+    #[default]
+    Contribution,
+    /// The `max_generators` best on the first objective (e.g. the lowest validation error):
+    /// for a study whose constraints say how large a network may be and whose user wants
+    /// the best one within them.
+    Best,
 }
 
 fn default_final_generators() -> u32 {
@@ -366,6 +384,7 @@ impl Default for FinalSpec {
         FinalSpec {
             enabled: true,
             max_generators: default_final_generators(),
+            select: FinalSelect::default(),
             samples: None,
             epochs: None,
             training: None,

@@ -7,13 +7,15 @@ use crate::trials::TrialRecord;
 use crate::update::model_budget;
 use anyhow::{bail, Context as _, Result};
 use nago_bo::pareto::{hypervolume, pareto_indices};
+use nago_space::FinalSelect;
 use nago_store::{derive_seed, Origin};
 
 /// `samples` architectures (different seeds) of each chosen generator at the final epochs
-/// (`final.epochs`, default `budgets.max`): the generators of `trials`, or, when empty, the
-/// feasible Pareto set at the model budget among the evaluations that learned, cut to
-/// `final.max_generators` by greedy hypervolume contribution. Each sample is screened like
-/// any new architecture; a rejected seed is replaced by the next one.
+/// (`final.epochs`, default `budgets.max`): the generators of `trials`, or, when empty,
+/// `final.max_generators` of the feasible evaluations at the model budget that learned —
+/// by `final.select`, the Pareto set cut by greedy hypervolume contribution, or the best on
+/// the first objective. Each sample is screened like any new architecture; a rejected seed
+/// is replaced by the next one.
 pub struct FinalRound {
     /// Trials whose generators to take (empty: the Pareto set).
     pub trials: Vec<String>,
@@ -58,8 +60,14 @@ impl FinalRound {
             }
         }
         let ys: Vec<Vec<f64>> = cand.iter().map(|c| c.1.clone()).collect();
-        let front: Vec<usize> = pareto_indices(&ys);
         let k = ctx.study.final_round.max_generators as usize;
+        if ctx.study.final_round.select == FinalSelect::Best {
+            return Ok(best_on_first(&ys, k)
+                .into_iter()
+                .map(|i| cand[i].0)
+                .collect());
+        }
+        let front: Vec<usize> = pareto_indices(&ys);
         if front.len() <= k {
             return Ok(front.into_iter().map(|i| cand[i].0).collect());
         }
@@ -73,6 +81,15 @@ impl FinalRound {
             .map(|i| cand[i].0)
             .collect())
     }
+}
+
+/// The indices of the `k` points lowest on the first coordinate (ties: the earlier point),
+/// best first.
+pub fn best_on_first(ys: &[Vec<f64>], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ys.len()).collect();
+    order.sort_by(|&a, &b| ys[a][0].total_cmp(&ys[b][0]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
 }
 
 /// `k` of the points `idx` chosen greedily, each adding the most hypervolume to those
@@ -171,5 +188,18 @@ mod tests {
         assert_eq!(two, vec![1, 3]);
         assert_eq!(greedy_by_contribution(&ys, &all, &r, 9), all);
         assert!(greedy_by_contribution(&ys, &all, &r, 0).is_empty());
+    }
+
+    #[test]
+    fn best_takes_the_lowest_first_objective_first() {
+        let ys = vec![
+            vec![0.3, 1.0],
+            vec![0.1, 5.0],
+            vec![0.2, 0.5],
+            vec![0.1, 4.0],
+        ];
+        assert_eq!(best_on_first(&ys, 2), vec![1, 3]);
+        assert_eq!(best_on_first(&ys, 3), vec![1, 3, 2]);
+        assert_eq!(best_on_first(&ys, 9), vec![1, 3, 2, 0]);
     }
 }
