@@ -514,3 +514,89 @@ fn robustness() {
     let (code, _, err) = run("nago-propose", &["--run", &s]);
     assert!(code == 1 && err.contains("study.json"), "{err}");
 }
+
+/// `final.select: "best"`: every promotion takes the most accurate of its rung (not the
+/// non-dominated: the fake trainer's small networks are less accurate but non-dominated), and
+/// the final round takes the generator most accurate at the largest budget reached.
+#[test]
+fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_generator() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("s");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut s: serde_json::Value = serde_json::from_str(STUDY).unwrap();
+    s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best"});
+    std::fs::write(run.join("study.json"), s.to_string()).unwrap();
+    let a = run.display().to_string();
+    let rounds = search(&a);
+    let read = |t: &str, f: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(Path::new(&a).join("trials").join(t).join(f)).unwrap(),
+        )
+        .unwrap()
+    };
+    // (trial, round, budget, val_error, parent, origin) of every trained trial.
+    let mut rows = Vec::new();
+    for r in 0..rounds as u32 {
+        for t in round_trials(&a, r) {
+            if rejected(&a, &t) {
+                continue;
+            }
+            let p = read(&t, "proposal.json");
+            let res = read(&t, "result.json");
+            rows.push((
+                t.clone(),
+                r,
+                res["budget"].as_f64().unwrap(),
+                res["val_error"].as_f64().unwrap(),
+                p["parent"].as_str().map(String::from),
+                p["origin"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let err_of = |id: &str| rows.iter().find(|x| x.0 == id).unwrap().3;
+    let parents: Vec<&str> = rows.iter().filter_map(|x| x.4.as_deref()).collect();
+    let mut promotions = 0;
+    for (_, round, _, _, parent, _) in &rows {
+        let Some(parent) = parent else { continue };
+        promotions += 1;
+        let pb = rows.iter().find(|x| &x.0 == parent).unwrap();
+        // Every member of the parent's rung known when this promotion was proposed and never
+        // promoted is at most as accurate as the parent.
+        for m in rows.iter().filter(|m| {
+            m.2 == pb.2 && m.1 < *round && m.5 != "final" && !parents.contains(&m.0.as_str())
+        }) {
+            assert!(
+                m.3 >= err_of(parent),
+                "promoted {parent} (val_error {}) over {} ({}) at budget {}",
+                err_of(parent),
+                m.0,
+                m.3,
+                pb.2
+            );
+        }
+    }
+    assert!(promotions >= 2, "{rows:?}");
+    // The final round: 2 samples of the generator best at the largest budget reached.
+    let top = rows
+        .iter()
+        .filter(|x| x.5 != "final")
+        .map(|x| x.2)
+        .fold(0.0, f64::max);
+    let best = rows
+        .iter()
+        .filter(|x| x.5 != "final" && x.2 == top)
+        .min_by(|x, y| x.3.total_cmp(&y.3))
+        .unwrap();
+    let finals: Vec<_> = rows.iter().filter(|x| x.5 == "final").collect();
+    assert_eq!(finals.len(), 2, "{rows:?}");
+    for f in finals {
+        assert_eq!(
+            read(&f.0, "proposal.json")["generator"],
+            read(&best.0, "proposal.json")["generator"],
+            "final trial {} is not of {} (val_error {} at budget {top})",
+            f.0,
+            best.0,
+            best.3
+        );
+    }
+}

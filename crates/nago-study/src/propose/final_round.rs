@@ -41,32 +41,41 @@ impl FinalRound {
                 .collect();
         }
         let obj = Objectives::new(ctx.study);
+        let best = ctx.study.final_round.select == FinalSelect::Best;
         let budget = model_budget(ctx.study, ctx.trials);
-        let mut cand: Vec<(&TrialRecord, Vec<f64>)> = Vec::new();
+        // Candidates: one evaluation per generator, feasible and learned. `contribution`
+        // compares them at the model budget (where the front lives); `best` takes each
+        // generator at the largest budget it reached, as BOHB's incumbent is the best at the
+        // highest budget: a network trained longer is judged by its longer training.
+        let mut cand: Vec<(&TrialRecord, Vec<f64>, f64)> = Vec::new();
         for t in &ctx.trials.records {
             let Some(r) = t.final_result() else { continue };
             let e = obj.evaluate(r);
             let Some(y) = e.y else { continue };
-            let same = cand
-                .iter()
-                .any(|(c, _)| c.proposal.generator == t.proposal.generator);
-            if e.feasible
-                && obj.learned(r)
-                && Some(r.budget) == budget
-                && t.proposal.origin != Origin::Final
-                && !same
+            if !e.feasible
+                || !obj.learned(r)
+                || t.proposal.origin == Origin::Final
+                || (!best && Some(r.budget) != budget)
             {
-                cand.push((t, y));
+                continue;
+            }
+            match cand
+                .iter_mut()
+                .find(|c| c.0.proposal.generator == t.proposal.generator)
+            {
+                Some(c) if best && r.budget > c.2 => *c = (t, y, r.budget),
+                Some(_) => {}
+                None => cand.push((t, y, r.budget)),
             }
         }
-        let ys: Vec<Vec<f64>> = cand.iter().map(|c| c.1.clone()).collect();
         let k = ctx.study.final_round.max_generators as usize;
-        if ctx.study.final_round.select == FinalSelect::Best {
-            return Ok(best_on_first(&ys, k)
+        if best {
+            return Ok(best_at_largest_budget(&cand, k)
                 .into_iter()
                 .map(|i| cand[i].0)
                 .collect());
         }
+        let ys: Vec<Vec<f64>> = cand.iter().map(|c| c.1.clone()).collect();
         let front: Vec<usize> = pareto_indices(&ys);
         if front.len() <= k {
             return Ok(front.into_iter().map(|i| cand[i].0).collect());
@@ -83,11 +92,24 @@ impl FinalRound {
     }
 }
 
-/// The indices of the `k` points lowest on the first coordinate (ties: the earlier point),
-/// best first.
-pub fn best_on_first(ys: &[Vec<f64>], k: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..ys.len()).collect();
-    order.sort_by(|&a, &b| ys[a][0].total_cmp(&ys[b][0]).then(a.cmp(&b)));
+/// The indices of `k` candidates `(trial, y, budget)`: those at the largest budget first,
+/// each budget's lowest on the first objective first (ties: the earlier candidate).
+fn best_at_largest_budget(cand: &[(&TrialRecord, Vec<f64>, f64)], k: usize) -> Vec<usize> {
+    let keys: Vec<(f64, f64)> = cand.iter().map(|c| (c.2, c.1[0])).collect();
+    best_first(&keys, k)
+}
+
+/// The indices of the `k` best `(budget, value)` pairs: larger budget first, then lower
+/// value (ties: the earlier pair).
+pub fn best_first(keys: &[(f64, f64)], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| {
+        keys[b]
+            .0
+            .total_cmp(&keys[a].0)
+            .then(keys[a].1.total_cmp(&keys[b].1))
+            .then(a.cmp(&b))
+    });
     order.truncate(k);
     order
 }
@@ -191,15 +213,19 @@ mod tests {
     }
 
     #[test]
-    fn best_takes_the_lowest_first_objective_first() {
-        let ys = vec![
-            vec![0.3, 1.0],
-            vec![0.1, 5.0],
-            vec![0.2, 0.5],
-            vec![0.1, 4.0],
+    fn best_takes_the_largest_budget_then_the_lowest_value() {
+        // (budget, first objective)
+        let keys = [
+            (2.0, 0.20),
+            (4.0, 0.16),
+            (2.0, 0.10),
+            (4.0, 0.15),
+            (1.0, 0.05),
         ];
-        assert_eq!(best_on_first(&ys, 2), vec![1, 3]);
-        assert_eq!(best_on_first(&ys, 3), vec![1, 3, 2]);
-        assert_eq!(best_on_first(&ys, 9), vec![1, 3, 2, 0]);
+        assert_eq!(best_first(&keys, 1), vec![3]);
+        assert_eq!(best_first(&keys, 3), vec![3, 1, 2]);
+        assert_eq!(best_first(&keys, 9), vec![3, 1, 2, 0, 4]);
+        assert!(best_first(&keys, 0).is_empty());
+        assert_eq!(best_first(&[(1.0, 0.3), (1.0, 0.3)], 1), vec![0]);
     }
 }

@@ -4,11 +4,14 @@ use super::{Context, Draft, Strategy};
 use crate::objectives::Objectives;
 use anyhow::Result;
 use nago_bo::mf;
+use nago_space::FinalSelect;
 use nago_store::Origin;
 
 /// Promotes the best evaluations of each rung to the next budget (highest rung first), by
-/// non-dominated sorting and crowding distance; a promotion keeps its parent's generator and
-/// seed (the same architecture) and continues its checkpoint.
+/// non-dominated sorting and crowding distance — or, in a study whose final round takes the
+/// best generators (`final.select: "best"`), by the first objective alone, as BOHB does; a
+/// promotion keeps its parent's generator and seed (the same architecture) and continues
+/// its checkpoint.
 ///
 /// Only evaluations that can improve the front are promoted: feasible ones that learned
 /// ([`Objectives::learned`]: a chance-level network is never promoted, although as the
@@ -33,6 +36,7 @@ impl Strategy for Promotions {
                 .zip(&reference)
                 .all(|(v, r)| !r.is_finite() || v < r)
         };
+        let first_only = ctx.study.final_round.select == FinalSelect::Best;
         let mut out = Vec::new();
         for i in (0..rungs.len().saturating_sub(1)).rev() {
             let entries: Vec<mf::RungEntry> = ctx
@@ -49,7 +53,12 @@ impl Strategy for Promotions {
                             e.feasible && obj.learned(r) && e.y.as_deref().is_some_and(inside);
                         mf::RungEntry {
                             id: t.id().to_string(),
-                            y: e.y,
+                            // Non-dominated sorting on one objective is sorting by it.
+                            y: if first_only {
+                                e.y.map(|y| y[..1].to_vec())
+                            } else {
+                                e.y
+                            },
                             feasible: useful,
                         }
                     })
