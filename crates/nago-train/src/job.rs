@@ -450,7 +450,14 @@ fn resolve_config(
         cutout: o.cutout.unwrap_or(ts.cutout) as i64,
         train_subset: o.train_subset.or(ts.train_subset).map(|v| v as usize),
         validation: validation as usize,
-        test_subset: o.test_subset.map(|v| v as usize),
+        // A search trial reports on `search.test_images`; a final-round trial on the whole
+        // test split.
+        test_subset: o
+            .test_subset
+            .or(study
+                .filter(|_| !is_final)
+                .and_then(|s| s.search.test_images))
+            .map(|v| v as usize),
         split_seed: study.map(|s| s.seed).unwrap_or(0),
         seed: derive_seed(seed, &["train"]),
         threads: spec.threads,
@@ -744,7 +751,7 @@ pub fn run(spec: &JobSpec, stop: &StopFlag) -> Result<JobReport, JobError> {
         t_data.elapsed().as_secs_f64()
     );
     train::check_shape(&inp.arch, &ds)?;
-    train::check_sizes(&cfg, ds.train.len(), ds.test.len()).map_err(JobError::Setting)?;
+    train::check_sizes(&cfg, ds.train.len()).map_err(JobError::Setting)?;
     std::fs::create_dir_all(&spec.out).map_err(|e| input(&spec.out, e))?;
     let stale = remove_stale_temporaries(&spec.out);
     if !stale.is_empty() {

@@ -110,8 +110,9 @@ struct Cli {
     /// Images held out of the training set for validation; 1 to the training images − 1.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     validation: Option<u32>,
-    /// Report test accuracy on only the first N ≥ 1 test images (quick checks; default all).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Report test accuracy on only the first N test images (quick checks; 0: no test
+    /// evaluation; default: the study's `search.test_images` for a search trial, else all).
+    #[arg(long)]
     test_subset: Option<u32>,
     /// CPU threads for libtorch, ≥ 1 (default: libtorch's choice). A continued checkpoint's
     /// recorded count wins (CPU results depend on it).

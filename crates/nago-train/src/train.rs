@@ -51,7 +51,8 @@ pub struct TrainConfig {
     pub train_subset: Option<usize>,
     /// Images held out of the training set for validation.
     pub validation: usize,
-    /// Report test accuracy on only the first this many test images (cheap checks).
+    /// Report test accuracy on only the first this many test images (cheap checks; 0: no
+    /// test evaluation).
     pub test_subset: Option<usize>,
     /// Seed of the validation split and the training subset (the study seed, so every trial
     /// of a study sees the same split).
@@ -214,8 +215,9 @@ pub fn cosine_lr(lr: f64, t: f64, horizon: f64) -> f64 {
 }
 
 /// Checks the split sizes against the dataset's: `validation` in 1..train images,
-/// `train_subset` in 1..=(what the validation split leaves), `test_subset` ≥ 1.
-pub fn check_sizes(cfg: &TrainConfig, train: usize, test: usize) -> Result<(), String> {
+/// `train_subset` in 1..=(what the validation split leaves). (`test_subset` may be 0: no
+/// test evaluation; beyond the test split it takes the whole split.)
+pub fn check_sizes(cfg: &TrainConfig, train: usize) -> Result<(), String> {
     if cfg.validation == 0 || cfg.validation >= train {
         return Err(format!(
             "dataset.validation (--validation) is {}: expected 1 to {} (the dataset has {train} training images, and some must be left to train on)",
@@ -231,11 +233,6 @@ pub fn check_sizes(cfg: &TrainConfig, train: usize, test: usize) -> Result<(), S
                 cfg.validation
             ));
         }
-    }
-    if cfg.test_subset == Some(0) {
-        return Err(format!(
-            "--test-subset is 0: expected 1 to {test} (or none: the whole test set)"
-        ));
     }
     Ok(())
 }
@@ -255,7 +252,7 @@ impl Prepared {
     /// Splits off the validation images (a permutation from `split_seed`), takes the
     /// training subset, moves everything to `device`.
     pub fn new(ds: &Dataset, cfg: &TrainConfig) -> Result<Prepared, TrainError> {
-        check_sizes(cfg, ds.train.len(), ds.test.len()).map_err(TrainError::Shape)?;
+        check_sizes(cfg, ds.train.len()).map_err(TrainError::Shape)?;
         let n = ds.train.len();
         let perm = SplitMix::new(derive_seed(cfg.split_seed, &["validation-split"])).permutation(n);
         let (val_idx, rest) = perm.split_at(cfg.validation);
@@ -855,7 +852,8 @@ pub fn train(
         on_epoch(&epochs).map_err(TrainError::Output)?;
     }
     bar.finish_and_clear();
-    let (test_loss, test_accuracy) = if stop_reason.is_none() {
+    // No test images (`--test-subset 0`, `search.test_images: 0`): no test evaluation.
+    let (test_loss, test_accuracy) = if stop_reason.is_none() && !prep.test.is_empty() {
         match guarded(|| evaluate(&net, &prep, &prep.test, cfg.eval_batch, cfg)) {
             Ok((l, a)) => (Some(l), Some(a)),
             Err(s) => {

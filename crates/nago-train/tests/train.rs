@@ -205,6 +205,62 @@ fn a_study_that_anneals_per_budget_trains_promotions_from_scratch() {
     }
 }
 
+/// `search.test_images`: a search trial is evaluated on that many test images (0: none, and
+/// no test accuracy), a final-round trial on the whole test split; `--test-subset` wins.
+#[test]
+fn search_trials_report_on_search_test_images_and_final_trials_on_the_whole_split() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path());
+    let arch = write_arch(tmp.path(), 6);
+    let study = |n: u32| {
+        let p = tmp.path().join(format!("study-{n}.json"));
+        let doc = serde_json::json!({
+            "schema": "nago.study/1", "name": "test-images", "seed": 3,
+            "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
+                        "classes": 10, "validation": 200},
+            "objectives": [{"metric": "val_error", "goal": "min"}],
+            "budgets": {"min": 1, "max": 1, "eta": 2},
+            "search": {"test_images": n},
+            "training": {"batch_size": 50, "train_subset": 400}
+        });
+        std::fs::write(&p, doc.to_string()).unwrap();
+        p
+    };
+    let run = |id: &str, n: u32, origin: &str, cli: Option<u32>| {
+        let prop = serde_json::json!({
+            "schema": "nago.proposal/1", "trial": id, "round": 0,
+            "generator": common::small_arch(6, common::fmnist_shape()).generator,
+            "budget": 1.0, "seed": 6, "parent": null, "origin": origin
+        });
+        let pp = tmp.path().join(format!("proposal-{id}.json"));
+        std::fs::write(&pp, prop.to_string()).unwrap();
+        let mut s = spec(&arch, &tmp.path().join(id), &data, "idx");
+        s.overrides.test_subset = cli;
+        s.study = Some(study(n));
+        s.proposal = Some(pp);
+        job::run(&s, &StopFlag::default()).unwrap().result
+    };
+    let none = run("none", 0, "model", None);
+    assert_eq!(none.status, TrialStatus::Ok, "{none:?}");
+    assert!(none.test_accuracy.is_none(), "{none:?}");
+    assert!(none.val_accuracy.is_some());
+    assert_eq!(none.extra["test_images"], 0);
+    let some = run("some", 50, "model", None);
+    assert_eq!(some.extra["test_images"], 50);
+    assert!(some.test_accuracy.is_some());
+    let fin = run("final", 0, "final", None);
+    assert_eq!(
+        fin.extra["test_images"], 200,
+        "the final round sees the whole split"
+    );
+    assert!(fin.test_accuracy.is_some());
+    let cli = run("cli", 0, "model", Some(20));
+    assert_eq!(cli.extra["test_images"], 20, "--test-subset wins");
+    // The validation result does not depend on the test images.
+    assert_eq!(none.val_accuracy, some.val_accuracy);
+}
+
 #[test]
 fn failures_are_results() {
     let _serial = serial();
