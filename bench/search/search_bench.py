@@ -121,13 +121,19 @@ def summarise(run, a):
     return hv, best, gens
 
 
-def train_baseline(a, study, name, seed):
+def baseline_arch(a, name):
+    """The baseline's arch.json, written once (before the trainings that share it start)."""
     d = os.path.join(a.cache, "baselines", f"{a.name}-{name}")
     arch = os.path.join(d, "arch", "arch.json")
     if not os.path.isfile(arch):
         subprocess.run([os.path.join(a.bin, "nago-generate"), "--baseline", name, "--study",
                         a.preset_file, "--out", os.path.join(d, "arch")], check=True,
                        stdout=subprocess.DEVNULL)
+    return d, arch
+
+
+def train_baseline(a, study, name, seed):
+    d, arch = baseline_arch(a, name)
     out = os.path.join(d, f"seed-{seed}")
     os.makedirs(out, exist_ok=True)
     final = study.get("final", {})
@@ -137,12 +143,15 @@ def train_baseline(a, study, name, seed):
     prop = os.path.join(out, "proposal.json")
     with open(prop, "w") as f:
         json.dump({"schema": "nago.proposal/1", "trial": f"{name}-{seed}", "round": 0,
-                   "generator": load(arch)["generator"], "budget": float(epochs), "seed": seed,
+                   "generator": load(arch)["generator"], "budget": float(epochs),
+                   # The architecture is fixed (its own seed, which nago-train checks against
+                   # the proposal's); the bench's seed is the training seed (--seed).
+                   "seed": load(arch)["seed"],
                    "parent": None, "origin": "final"}, f)
     with open(os.path.join(out, "train.log"), "a") as log:
         print(f"search_bench: load average {os.getloadavg()[0]:.2f} at start", file=log, flush=True)
         code = subprocess.call([os.path.join(a.bin, "nago-train"), "--arch", arch, "--proposal", prop,
-                                "--study", a.preset_file, "--out", out, "--cpu", "--threads", "1",
+                                "--study", a.preset_file, "--out", out, "--seed", str(seed), "--cpu", "--threads", "1",
                                 "--no-progress"], stdout=log, stderr=log)
     try:
         r = load(os.path.join(out, "result.json"))
@@ -191,6 +200,8 @@ def main():
                                       "images": trained_images(run), "gens": gens}
     base = {}
     names = [b for b in a.baselines.split(",") if b]
+    for b in names:
+        baseline_arch(a, b)
     with cf.ThreadPoolExecutor(a.parallel) as pool:
         futs = {(b, s): pool.submit(train_baseline, a, study, b, s) for b in names for s in seeds}
         for k, f in futs.items():
