@@ -81,11 +81,11 @@ $(BENCH_VENV)/.scipy-stamp: $(BENCH_VENV)/.stamp
 .PHONY: test-generator-nx
 test: test-generator-nx
 test-generator-nx: $(BENCH_VENV)/.scipy-stamp
-	$(CARGO) build -q $(CARGO_FLAGS) -p nago-generator --example dag_stats
+	$(CARGO) build -q $(CARGO_FLAGS) --workspace --example dag_stats
 	$(BENCH_VENV)/bin/python tests/python/generator_networkx.py target/release/examples/dag_stats
 
 bench-generate: $(BENCH_VENV)/.stamp
-	@$(CARGO) build -q $(CARGO_FLAGS) -p nago-generator --example bench_generate
+	@$(CARGO) build -q $(CARGO_FLAGS) --workspace --example bench_generate
 	@echo "== networkx baseline (Python, one core) =="
 	@taskset -c 0 $(BENCH_VENV)/bin/python bench/generate_networkx.py 3 | tee /tmp/nago-bench-nx.txt
 	@echo "== nago-generator (Rust, one core) =="

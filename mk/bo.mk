@@ -25,7 +25,7 @@ $(BO_VENV)/.stamp:
 
 .PHONY: bench-bo
 bench-bo: $(BO_VENV)/.stamp
-	@$(CARGO) build -q $(CARGO_FLAGS) -p nago-bo --example bench_bo
+	@$(CARGO) build -q $(CARGO_FLAGS) --workspace --example bench_bo
 	@echo "== nago-bo and random search (Rust), $(BO_SEEDS) seeds; latency on one core =="
 	@uptime
 	@target/release/examples/bench_bo $(BO_SEEDS) --hv-only $(BO_PROBLEM_FLAG) > /tmp/nago-bench-bo-rs.txt

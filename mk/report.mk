@@ -42,7 +42,7 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 report:
-	$(CARGO) build $(CARGO_FLAGS) -p nago-report --bin nago-report
+	$(BUILD_ENV) $(CARGO) build $(CARGO_FLAGS) --workspace --bin nago-report
 	target/release/nago-report html --run $(RUN)
 
 test-python: test-report-browser test-parquet test-export
@@ -50,7 +50,7 @@ test-python: test-report-browser test-parquet test-export
 # A synthetic study (real proposals and architectures, invented results), its report, Chromium.
 REPORT_SHOT ?= $(REPORT_TEST_DIR)/report.png
 test-report-browser: chromium
-	$(CARGO) build $(CARGO_FLAGS) -p nago-report --bin nago-report --example synthetic_study
+	$(BUILD_ENV) $(CARGO) build $(CARGO_FLAGS) --workspace --bin nago-report --example synthetic_study
 	rm -rf $(REPORT_TEST_DIR)/study && mkdir -p $(REPORT_TEST_DIR)
 	target/release/examples/synthetic_study $(REPORT_TEST_DIR)/study 24
 	target/release/nago-report html --run $(REPORT_TEST_DIR)/study
@@ -61,15 +61,14 @@ test-report-browser: chromium
 report-screenshot:
 	$(MAKE) test-report-browser REPORT_SHOT=docs/report.png
 
-# The trainer's network (tests/python/rust_logits links nago-train's library; a test tool, not a
-# workspace member) against python/nago_export on the exported weights.
+# The trainer's network (nago-train's example rust_logits runs nago_train::net::Net) against
+# python/nago_export on the exported weights.
 test-export: bins data/fashion-mnist $(REPORT_VENV)/.onnx-stamp
-	cp Cargo.lock tests/python/rust_logits/Cargo.lock
-	cd tests/python/rust_logits && $(BUILD_ENV) CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --release -q
+	$(BUILD_ENV) $(CARGO) build -q $(CARGO_FLAGS) --workspace --example rust_logits
 	rm -rf $(REPORT_TEST_DIR)/export $(REPORT_TEST_DIR)/export-params
 	$(REPORT_PY) tests/python/export_params.py --bin target/release --work $(REPORT_TEST_DIR)/export-params --n 60
 	LD_LIBRARY_PATH=$$(echo $(CURDIR)/.venv/lib/python3*/site-packages/torch/lib) \
-	  $(REPORT_PY) tests/python/export_logits.py --bin target/release --harness target/release/nago-rust-logits --work $(REPORT_TEST_DIR)/export --onnx
+	  $(REPORT_PY) tests/python/export_logits.py --bin target/release --harness target/release/examples/rust_logits --work $(REPORT_TEST_DIR)/export --onnx
 
 # trials.parquet and pareto.parquet of a real (smoke) study, read with pandas, polars and DuckDB.
 test-parquet: bins data/fashion-mnist $(REPORT_VENV)/.analysis-stamp

@@ -59,5 +59,5 @@ BENCH_TORCH_VENV := python/.venv
 BENCH_TRAIN_THREADS ?= 2
 
 bench-train: $(TRAIN_VENV)/.torch-stamp $(BENCH_TORCH_VENV)/.torch-stamp $(FMNIST_DIR)/.stamp
-	@$(BUILD_ENV) $(CARGO) build -q $(CARGO_FLAGS) -p nago-train --example bench_train
+	@$(BUILD_ENV) $(CARGO) build -q $(CARGO_FLAGS) --workspace --example bench_train
 	@BENCH_TRAIN_THREADS=$(BENCH_TRAIN_THREADS) PYTHON=$(BENCH_TORCH_VENV)/bin/python bash crates/nago-train/bench/bench_train.sh

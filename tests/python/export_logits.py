@@ -8,7 +8,7 @@ get the strided stem) this script
   2. trains it briefly on Fashion-MNIST with the real trainer (nago-train, CPU): BN running
      statistics and weights are then trained values, not their initialisation,
   3. exports it (nago-report export: arch.json + weights.safetensors),
-  4. runs the trainer's own network (tests/python/rust_logits, nago_train::net::Net) in eval
+  4. runs the trainer's own network (crates/nago-train/examples/rust_logits.rs, nago_train::net::Net) in eval
      mode on a fixed random input and writes its logits,
   5. builds the network in PyTorch from arch.json with nago_export, loads the exported
      weights, runs the same input in eval mode and compares;
@@ -20,7 +20,7 @@ get the strided stem) this script
 
 Tolerance: max |logit difference| <= 1e-4 (float32, CPU), and the same argmax.
 
-    export_logits.py --bin target/release --harness PATH/nago-rust-logits --work DIR [--onnx]
+    export_logits.py --bin target/release --harness target/release/examples/rust_logits --work DIR [--onnx]
 """
 import argparse
 import gzip

@@ -24,6 +24,9 @@
 #   SchedulerParameters=batch_sched_delay=0   a 3-job chain takes ~6 s instead of ~10 s
 #   DependencyParameters=kill_invalid_depend  a never-satisfiable dependency cancels the job
 #                                             instead of leaving it PENDING forever (CI hang)
+#   AuthInfo=cred_expire=10                   a requeued job waits this long before it may start
+#                                             again (default 120 s: the worker test's requeued
+#                                             task idled 2 of its 3 minutes)
 #   MinJobAge=3600                            finished jobs stay visible to `scontrol show job`
 #                                             for an hour (there is no accounting, so no sacct)
 #   ProctrackType=proctrack/linuxproc, TaskPlugin=task/none   no cgroups needed (containers)
@@ -73,6 +76,7 @@ SlurmctldPort=${SLURM_CI_CTLD_PORT:-6817}
 SlurmdPort=${SLURM_CI_SLURMD_PORT:-6818}
 AuthType=auth/munge
 CredType=cred/munge
+AuthInfo=cred_expire=10
 StateSaveLocation=$BASE/ctld
 SlurmdSpoolDir=$BASE/spool
 SlurmctldPidFile=$RUN/slurmctld.pid

@@ -24,7 +24,7 @@ const STUDY: &str = r#"{
     {"metric": "params", "goal": "min", "log": true}
   ],
   "budgets": {"min": 1, "max": 2, "eta": 2},
-  "search": {"batch_size": 2, "max_evaluations": 5, "initial_design": 2},
+  "search": {"batch_size": 2, "max_evaluations": 5, "initial_design": 2, "test_images": 500},
   "final": {"max_generators": 1, "samples": 2},
   "training": {"lr": 0.1, "batch_size": 64, "train_subset": 2000, "crop_padding": 0, "flip": false}
 }"#;
