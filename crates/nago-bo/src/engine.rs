@@ -3,8 +3,9 @@
 //! pending points → a batch of q new points).
 //!
 //! Batches use the **kriging believer**: after choosing a point, each GP is conditioned on
-//! its own posterior mean there (hyperparameters fixed), so the variance collapses around it
-//! and the next choice goes elsewhere; the believed value joins the front if it is predicted
+//! its own posterior mean there (hyperparameters fixed) as a noise-free value of the latent
+//! function ([`Gp::believe`]), so the variance collapses around it, for a noisy objective
+//! too, and the next choice goes elsewhere; the believed value joins the front if it is predicted
 //! feasible. Pending points (proposed, not yet evaluated) are believed the same way first.
 //!
 //! Cost: one screening pool per batch ([`crate::optimize::candidates`]: Sobol points and
@@ -387,12 +388,12 @@ pub fn propose(
         }
         let means: Vec<Vec<f64>> = gps.iter().map(|g| g.predict(xs).0).collect();
         for (k, g) in gps.iter_mut().enumerate() {
-            *g = g.condition_on(xs, &means[k])?;
+            *g = g.believe(xs, &means[k])?;
         }
         let feasible: Vec<bool> = match feas.as_mut() {
             Some(f) => {
                 let m = f.predict(xs).0;
-                *f = f.condition_on(xs, &m)?;
+                *f = f.believe(xs, &m)?;
                 m.iter().map(|v| *v > 0.0).collect()
             }
             None => vec![true; xs.len()],
