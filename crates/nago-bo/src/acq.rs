@@ -67,36 +67,61 @@ pub fn expected_improvement(best: f64, mu: f64, sigma: f64) -> f64 {
 /// Exact 2-D EHVI of a point with independent posteriors `(mu[k], sigma[k])` against
 /// `front` (any set of points; dominated and outside ones are ignored) and `reference`.
 pub fn ehvi_2d(front: &[Vec<f64>], reference: &[f64], mu: &[f64], sigma: &[f64]) -> f64 {
-    let mut p: Vec<(f64, f64)> = front
-        .iter()
-        .filter(|y| y[0] < reference[0] && y[1] < reference[1])
-        .map(|y| (y[0], y[1]))
-        .collect();
-    p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    // Keep the staircase: strictly decreasing second objective.
-    let mut stair: Vec<(f64, f64)> = Vec::with_capacity(p.len());
-    for q in p {
-        if stair.last().is_none_or(|s| q.1 < s.1) {
-            stair.push(q);
+    Staircase::new(front, reference).ehvi(mu, sigma)
+}
+
+/// A 2-D front as the staircase EHVI integrates over: the non-dominated points inside the
+/// reference box, sorted by the first objective (the second strictly decreasing). Built
+/// once per front, evaluated for many points ([`crate::nehvi`] keeps one per front sample).
+#[derive(Debug, Clone)]
+pub struct Staircase {
+    stair: Vec<(f64, f64)>,
+    reference: [f64; 2],
+}
+
+impl Staircase {
+    /// The staircase of `front` (any set of points) inside `reference`.
+    pub fn new(front: &[Vec<f64>], reference: &[f64]) -> Staircase {
+        let mut p: Vec<(f64, f64)> = front
+            .iter()
+            .filter(|y| y[0] < reference[0] && y[1] < reference[1])
+            .map(|y| (y[0], y[1]))
+            .collect();
+        p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        // Keep the staircase: strictly decreasing second objective.
+        let mut stair: Vec<(f64, f64)> = Vec::with_capacity(p.len());
+        for q in p {
+            if stair.last().is_none_or(|s| q.1 < s.1) {
+                stair.push(q);
+            }
+        }
+        Staircase {
+            stair,
+            reference: [reference[0], reference[1]],
         }
     }
-    let k = stair.len();
-    let mut total = 0.0;
-    for i in 0..=k {
-        let l = if i == 0 {
-            f64::NEG_INFINITY
-        } else {
-            stair[i - 1].0
-        };
-        let u = if i == k { reference[0] } else { stair[i].0 };
-        let h = if i == 0 { reference[1] } else { stair[i - 1].1 };
-        if u <= l {
-            continue;
+
+    /// Exact EHVI of a point with independent posteriors `(mu[k], sigma[k])`.
+    pub fn ehvi(&self, mu: &[f64], sigma: &[f64]) -> f64 {
+        let stair = &self.stair;
+        let reference = &self.reference;
+        let k = stair.len();
+        let mut total = 0.0;
+        // Strip i spans [l_i, u_i) with l_i = u_{i-1}: ψ1 at a strip's lower edge is the
+        // previous strip's upper one (ψ(−∞) = 0).
+        let mut psi_l = 0.0;
+        for i in 0..=k {
+            let u = if i == k { reference[0] } else { stair[i].0 };
+            let h = if i == 0 { reference[1] } else { stair[i - 1].1 };
+            let psi_u = psi(u, mu[0], sigma[0]);
+            let a = psi_u - psi_l;
+            psi_l = psi_u;
+            if a > 0.0 {
+                total += a * psi(h, mu[1], sigma[1]);
+            }
         }
-        let a = psi(u, mu[0], sigma[0]) - psi(l, mu[0], sigma[0]);
-        total += a.max(0.0) * psi(h, mu[1], sigma[1]);
+        total
     }
-    total
 }
 
 /// Hypervolume improvement of adding `y` to `front`.
@@ -176,6 +201,45 @@ impl Acquisition<'_> {
         self.values(&post, feas.as_ref())
     }
 
+    /// The probability of feasibility at points whose feasibility posterior is `feas`
+    /// (`None` without a feasibility model).
+    fn feasibility_probability(&self, feas: Option<&(Vec<f64>, Vec<f64>)>) -> Option<Vec<f64>> {
+        self.feasibility.map(|g| {
+            let (mu, var) = feas.expect("the feasibility posterior");
+            mu.iter()
+                .zip(var)
+                .map(|(m, v)| norm_cdf(m / (v + g.noise_var * g.y_std * g.y_std).sqrt()))
+                .collect()
+        })
+    }
+
+    /// The noisy EHVI ([`crate::nehvi::NoisyFront::value`]) times the probability of
+    /// feasibility, at points whose posteriors under the baseline-believed GPs are given:
+    /// `post[k]` = (means, variances), `rows[k][j]` = the baseline rows of point j
+    /// ([`crate::gp::Gp::predict_rows`]). Two objectives.
+    pub fn values_noisy(
+        &self,
+        noisy: &crate::nehvi::NoisyFront,
+        post: &[(Vec<f64>, Vec<f64>)],
+        rows: &[Vec<Vec<f64>>],
+        feas: Option<&(Vec<f64>, Vec<f64>)>,
+    ) -> Vec<f64> {
+        let pof = self.feasibility_probability(feas);
+        (0..post[0].0.len())
+            .map(|j| {
+                let a = noisy.value(
+                    [post[0].0[j], post[1].0[j]],
+                    [post[0].1[j].sqrt(), post[1].1[j].sqrt()],
+                    [&rows[0][j], &rows[1][j]],
+                );
+                match &pof {
+                    Some(p) => a * p[j],
+                    None => a,
+                }
+            })
+            .collect()
+    }
+
     /// The acquisition value at points whose posteriors are given: `post[k]` = (means,
     /// variances) of objective k, `feas` those of the feasibility model (required when it
     /// exists), as [`Gp::predict`] returns them.
@@ -186,13 +250,7 @@ impl Acquisition<'_> {
     ) -> Vec<f64> {
         let m = self.objectives.len();
         let npts = post.first().map_or(0, |p| p.0.len());
-        let pof: Option<Vec<f64>> = self.feasibility.map(|g| {
-            let (mu, var) = feas.expect("the feasibility posterior");
-            mu.iter()
-                .zip(var)
-                .map(|(m, v)| norm_cdf(m / (v + g.noise_var * g.y_std * g.y_std).sqrt()))
-                .collect()
-        });
+        let pof = self.feasibility_probability(feas);
         (0..npts)
             .map(|j| {
                 let mu: Vec<f64> = (0..m).map(|k| post[k].0[j]).collect();

@@ -16,10 +16,14 @@
 
 use crate::acq::Acquisition;
 use crate::gp::{Gp, GpFitOptions, PairDiffs, PoolPosterior};
+use crate::nehvi::NoisyFront;
 use crate::optimize::{candidates, maximize_screened, OptimizeOptions};
 use crate::space::Snap;
 use crate::BoError;
 use serde::{Deserialize, Serialize};
+
+/// Posterior means and variances at a set of points.
+type Posterior = (Vec<f64>, Vec<f64>);
 
 /// One evaluated point.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,11 +85,13 @@ impl Default for FitOptions<'_> {
 }
 
 impl FitOptions<'_> {
-    /// For evaluations known to be noisy: the incumbent front from the model and the noisy
-    /// noise prior ([`crate::defaults::NOISY_NOISE_PRIOR`]).
+    /// For evaluations known to be noisy: the incumbent front from the model (the noisy EHVI
+    /// of [`crate::nehvi`]), the noisy noise prior ([`crate::defaults::NOISY_NOISE_PRIOR`]) and
+    /// the noisy prior mean ([`crate::defaults::NOISY_PRIOR_MEAN`]).
     pub fn noisy(mut self) -> Self {
         self.front = FrontSource::Model;
         self.gp.noise_prior = crate::defaults::NOISY_NOISE_PRIOR;
+        self.gp.prior_mean = crate::defaults::NOISY_PRIOR_MEAN;
         self
     }
 }
@@ -378,15 +384,53 @@ pub fn propose(
     let mut feas = sur.feasibility.clone();
     let mut front = sur.front.clone();
     let mut exclude = sur.observed.clone();
+    // Noisy evaluations (the front from the model), 2 objectives: the noisy EHVI of
+    // `crate::nehvi`, whose baseline points are believed first, so that they are the rows
+    // right after the observations in every factor.
+    let mut noisy: Option<NoisyFront> = None;
+    if sur.front_source == FrontSource::Model && gps.len() == 2 && !sur.front_x.is_empty() {
+        let post: Vec<(Vec<f64>, Vec<f64>)> = gps.iter().map(|g| g.predict(&sur.front_x)).collect();
+        let means: Vec<Vec<f64>> = (0..sur.front_x.len())
+            .map(|j| post.iter().map(|p| p.0[j]).collect())
+            .collect();
+        let vars: Vec<Vec<f64>> = (0..sur.front_x.len())
+            .map(|j| post.iter().map(|p| p.1[j]).collect())
+            .collect();
+        let idx = crate::nehvi::baseline(&means, &vars, crate::nehvi::MAX_BASELINE);
+        let xb: Vec<Vec<f64>> = idx.iter().map(|&i| sur.front_x[i].clone()).collect();
+        let mean_b: Vec<Vec<f64>> = (0..2)
+            .map(|k| idx.iter().map(|&i| means[i][k]).collect())
+            .collect();
+        for (k, g) in gps.iter_mut().enumerate() {
+            *g = g.believe(&xb, &mean_b[k])?;
+        }
+        noisy = Some(NoisyFront::new(
+            &gps,
+            &mean_b,
+            &sur.reference,
+            crate::nehvi::FRONT_SAMPLES,
+            opts.optimize.seed,
+        ));
+    }
     let believe = |xs: &[Vec<f64>],
                    gps: &mut Vec<Gp>,
                    feas: &mut Option<Gp>,
-                   front: &mut Vec<Vec<f64>>|
+                   front: &mut Vec<Vec<f64>>,
+                   noisy: &mut Option<NoisyFront>|
      -> Result<(), BoError> {
         if xs.is_empty() {
             return Ok(());
         }
-        let means: Vec<Vec<f64>> = gps.iter().map(|g| g.predict(xs).0).collect();
+        let (means, rows): (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>) = match noisy.as_ref() {
+            Some(nf) => gps
+                .iter()
+                .map(|g| {
+                    let (m, _, r) = g.predict_rows(xs, nf.rows());
+                    (m, r)
+                })
+                .unzip(),
+            None => (gps.iter().map(|g| g.predict(xs).0).collect(), Vec::new()),
+        };
         for (k, g) in gps.iter_mut().enumerate() {
             *g = g.believe(xs, &means[k])?;
         }
@@ -401,11 +445,16 @@ pub fn propose(
         for j in 0..xs.len() {
             if feasible[j] {
                 front.push(means.iter().map(|m| m[j]).collect());
+                if let Some(nf) = noisy.as_mut() {
+                    let v =
+                        nf.sample_values([means[0][j], means[1][j]], [&rows[0][j], &rows[1][j]]);
+                    nf.push(&v);
+                }
             }
         }
         Ok(())
     };
-    believe(pending, &mut gps, &mut feas, &mut front)?;
+    believe(pending, &mut gps, &mut feas, &mut front, &mut noisy)?;
     exclude.extend(pending.iter().cloned());
     // One screening pool for the whole batch (Sobol points and perturbations of the
     // incumbent Pareto set), its posteriors kept in step with the believer's updates in
@@ -436,8 +485,27 @@ pub fn propose(
             (Some(p), Some(g)) => Some(p.mean_var(g)),
             _ => None,
         };
-        let screen = acq.values(&post, feas_post.as_ref());
-        let f = |xs: &[Vec<f64>]| acq.evaluate(xs);
+        let screen = match noisy.as_ref() {
+            Some(nf) => {
+                let rows: Vec<Vec<Vec<f64>>> = pools.iter().map(|p| p.rows_of(nf.rows())).collect();
+                acq.values_noisy(nf, &post, &rows, feas_post.as_ref())
+            }
+            None => acq.values(&post, feas_post.as_ref()),
+        };
+        let f = |xs: &[Vec<f64>]| match noisy.as_ref() {
+            Some(nf) => {
+                let (post, rows): (Vec<Posterior>, Vec<Vec<Vec<f64>>>) = gps
+                    .iter()
+                    .map(|g| {
+                        let (m, v, r) = g.predict_rows(xs, nf.rows());
+                        ((m, v), r)
+                    })
+                    .unzip();
+                let fp = feas.as_ref().map(|g| g.predict(xs));
+                acq.values_noisy(nf, &post, &rows, fp.as_ref())
+            }
+            None => acq.evaluate(xs),
+        };
         let mut o = opts.optimize;
         o.seed = opts.optimize.seed.wrapping_add(b as u64 * 0x9e37_79b9);
         let Some((x, _)) =
@@ -446,7 +514,13 @@ pub fn propose(
             break;
         };
         drop(acq);
-        believe(std::slice::from_ref(&x), &mut gps, &mut feas, &mut front)?;
+        believe(
+            std::slice::from_ref(&x),
+            &mut gps,
+            &mut feas,
+            &mut front,
+            &mut noisy,
+        )?;
         exclude.push(x.clone());
         out.push(x);
     }

@@ -754,6 +754,69 @@ impl Gp {
         (mean, var)
     }
 
+    /// [`Gp::predict`] plus, for each point x, the rows `rows` of `L⁻¹ k(X, x)` (`L` the
+    /// Cholesky factor of the training kernel). When the last training points are believed
+    /// values at points `X_b` (a noisy front's baseline, [`crate::nehvi`]), those rows of the
+    /// solved column are `C⁻¹ Cov(f(X_b), f(x))` for the factor `C` of the posterior
+    /// covariance at `X_b` ([`Gp::trailing_factor`]): the posterior mean at x given values
+    /// `f(X_b) = μ_b + C·u` is the mean returned here plus `y_std · rowsᵀu`, and the variance
+    /// returned here is already conditioned on `f(X_b)`.
+    pub fn predict_rows(
+        &self,
+        xs: &[Vec<f64>],
+        rows: std::ops::Range<usize>,
+    ) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
+        let c = self.cache.as_ref().expect("Gp::prepare was called");
+        let m = xs.len();
+        let mut ks = self.cross_kernel(xs);
+        let mean: Vec<f64> = (0..m)
+            .map(|j| {
+                let col = ks
+                    .col(j)
+                    .try_as_col_major()
+                    .expect("a column is contiguous");
+                let s: f64 = col
+                    .as_slice()
+                    .iter()
+                    .zip(&c.alpha)
+                    .map(|(a, b)| a * b)
+                    .sum();
+                s * self.y_std + self.prior_mean_at(&xs[j])
+            })
+            .collect();
+        faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+            c.l.as_ref(),
+            ks.as_mut(),
+            Par::Seq,
+        );
+        let mut var = Vec::with_capacity(m);
+        let mut tails = Vec::with_capacity(m);
+        for j in 0..m {
+            let col = ks
+                .col(j)
+                .try_as_col_major()
+                .expect("a column is contiguous");
+            let col = col.as_slice();
+            let s: f64 = col.iter().map(|a| a * a).sum();
+            var.push(((self.signal_var - s).max(1e-12)) * self.y_std * self.y_std);
+            tails.push(col[rows.clone()].to_vec());
+        }
+        (mean, var, tails)
+    }
+
+    /// The `t × t` lower-right block of the Cholesky factor of the training kernel (rows
+    /// and columns of the last `t` training points), row by row. For believed points at the
+    /// end ([`Gp::believe`]) it factors their posterior covariance given the points before
+    /// them (standardised units, plus [`BELIEVED_NOISE`] on the diagonal).
+    pub fn trailing_factor(&self, t: usize) -> Vec<Vec<f64>> {
+        let c = self.cache.as_ref().expect("Gp::prepare was called");
+        let n = self.x.len();
+        let t = t.min(n);
+        (n - t..n)
+            .map(|i| (n - t..n).map(|j| c.l[(i, j)]).collect())
+            .collect()
+    }
+
     /// The posterior at a fixed pool of points, kept so that it can follow this GP through
     /// [`Gp::condition_on`] in O(n·m) per added observation (see [`PoolPosterior`]).
     pub fn pool_posterior(&self, xs: Vec<Vec<f64>>) -> PoolPosterior {
@@ -967,6 +1030,25 @@ impl PoolPosterior {
             self.beta.push(b);
             self.extra.push(row);
         }
+    }
+
+    /// Rows `rows` of `V = L⁻¹ K(X, pool)` for every pool point (as
+    /// [`Gp::predict_rows`] returns them), after [`PoolPosterior::sync`].
+    pub fn rows_of(&self, rows: std::ops::Range<usize>) -> Vec<Vec<f64>> {
+        let n0 = self.base.nrows();
+        (0..self.xs.len())
+            .map(|j| {
+                rows.clone()
+                    .map(|r| {
+                        if r < n0 {
+                            self.base[(r, j)]
+                        } else {
+                            self.extra[r - n0][j]
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Posterior mean and variance at the pool (original output units), as

@@ -27,6 +27,7 @@ pub mod engine;
 pub mod gp;
 mod lbfgs;
 pub mod mf;
+pub mod nehvi;
 pub mod optimize;
 pub mod pareto;
 pub mod space;
