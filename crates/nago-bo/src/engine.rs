@@ -389,28 +389,14 @@ pub fn propose(
     // right after the observations in every factor.
     let mut noisy: Option<NoisyFront> = None;
     if sur.front_source == FrontSource::Model && gps.len() == 2 && !sur.front_x.is_empty() {
-        let post: Vec<(Vec<f64>, Vec<f64>)> = gps.iter().map(|g| g.predict(&sur.front_x)).collect();
-        let means: Vec<Vec<f64>> = (0..sur.front_x.len())
-            .map(|j| post.iter().map(|p| p.0[j]).collect())
-            .collect();
-        let vars: Vec<Vec<f64>> = (0..sur.front_x.len())
-            .map(|j| post.iter().map(|p| p.1[j]).collect())
-            .collect();
-        let idx = crate::nehvi::baseline(&means, &vars, crate::nehvi::MAX_BASELINE);
-        let xb: Vec<Vec<f64>> = idx.iter().map(|&i| sur.front_x[i].clone()).collect();
-        let mean_b: Vec<Vec<f64>> = (0..2)
-            .map(|k| idx.iter().map(|&i| means[i][k]).collect())
-            .collect();
-        for (k, g) in gps.iter_mut().enumerate() {
-            *g = g.believe(&xb, &mean_b[k])?;
-        }
-        noisy = Some(NoisyFront::new(
-            &gps,
-            &mean_b,
+        let (nf, _) = crate::nehvi::believe_baseline(
+            &mut gps,
+            &sur.front_x,
             &sur.reference,
             crate::nehvi::FRONT_SAMPLES,
             opts.optimize.seed,
-        ));
+        )?;
+        noisy = Some(nf);
     }
     let believe = |xs: &[Vec<f64>],
                    gps: &mut Vec<Gp>,

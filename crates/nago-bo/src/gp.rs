@@ -718,39 +718,7 @@ impl Gp {
     /// Posterior mean and variance of the latent function (no observation noise) at each
     /// point, in the original output units.
     pub fn predict(&self, xs: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-        let c = self.cache.as_ref().expect("Gp::prepare was called");
-        let m = xs.len();
-        let mut ks = self.cross_kernel(xs);
-        let mean: Vec<f64> = (0..m)
-            .map(|j| {
-                let col = ks
-                    .col(j)
-                    .try_as_col_major()
-                    .expect("a column is contiguous");
-                let s: f64 = col
-                    .as_slice()
-                    .iter()
-                    .zip(&c.alpha)
-                    .map(|(a, b)| a * b)
-                    .sum();
-                s * self.y_std + self.prior_mean_at(&xs[j])
-            })
-            .collect();
-        faer::linalg::triangular_solve::solve_lower_triangular_in_place(
-            c.l.as_ref(),
-            ks.as_mut(),
-            Par::Seq,
-        );
-        let var = (0..m)
-            .map(|j| {
-                let col = ks
-                    .col(j)
-                    .try_as_col_major()
-                    .expect("a column is contiguous");
-                let s: f64 = col.as_slice().iter().map(|a| a * a).sum();
-                ((self.signal_var - s).max(1e-12)) * self.y_std * self.y_std
-            })
-            .collect();
+        let (mean, var, _) = self.predict_rows(xs, 0..0);
         (mean, var)
     }
 

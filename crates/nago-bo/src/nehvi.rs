@@ -74,6 +74,35 @@ pub fn baseline(mean: &[Vec<f64>], var: &[Vec<f64>], max: usize) -> Vec<usize> {
     out
 }
 
+/// Appends the baseline of `front_x` (the feasible observed points, [`baseline`]) to each
+/// of the two objectives' `gps` as believed values at their posterior means, and draws the
+/// `samples` front samples from them. Returns the fronts and the baseline's indices into
+/// `front_x`.
+pub fn believe_baseline(
+    gps: &mut [Gp],
+    front_x: &[Vec<f64>],
+    reference: &[f64],
+    samples: usize,
+    seed: u64,
+) -> Result<(NoisyFront, Vec<usize>), crate::BoError> {
+    let post: Vec<(Vec<f64>, Vec<f64>)> = gps.iter().map(|g| g.predict(front_x)).collect();
+    let means: Vec<Vec<f64>> = (0..front_x.len())
+        .map(|j| post.iter().map(|p| p.0[j]).collect())
+        .collect();
+    let vars: Vec<Vec<f64>> = (0..front_x.len())
+        .map(|j| post.iter().map(|p| p.1[j]).collect())
+        .collect();
+    let idx = baseline(&means, &vars, MAX_BASELINE);
+    let xb: Vec<Vec<f64>> = idx.iter().map(|&i| front_x[i].clone()).collect();
+    let mean_b: Vec<Vec<f64>> = (0..2)
+        .map(|k| idx.iter().map(|&i| means[i][k]).collect())
+        .collect();
+    for (k, g) in gps.iter_mut().enumerate() {
+        *g = g.believe(&xb, &mean_b[k])?;
+    }
+    Ok((NoisyFront::new(gps, &mean_b, reference, samples, seed), idx))
+}
+
 /// The sampled incumbent fronts of one proposal (2 objectives).
 #[derive(Debug, Clone)]
 pub struct NoisyFront {
@@ -216,44 +245,57 @@ mod tests {
             .collect()
     }
 
+    /// The grid's GPs, the same GPs with the baseline believed, the sampled fronts, and the
+    /// posterior-mean front (the baseline's means) — what a proposal starts from.
+    struct Setup {
+        gps: Vec<Gp>,
+        believed: Vec<Gp>,
+        nf: NoisyFront,
+        idx: Vec<usize>,
+        mean_front: Vec<Vec<f64>>,
+    }
+
+    const REFERENCE: [f64; 2] = [2.0, 3.0];
+
+    fn setup(noise: f64) -> Setup {
+        let x = grid();
+        let gps = gps_on(&x, noise);
+        let mut believed = gps.clone();
+        let (nf, idx) = believe_baseline(&mut believed, &x, &REFERENCE, FRONT_SAMPLES, 7).unwrap();
+        let post: Vec<(Vec<f64>, Vec<f64>)> = gps.iter().map(|g| g.predict(&x)).collect();
+        let mean_front = idx
+            .iter()
+            .map(|&i| vec![post[0].0[i], post[1].0[i]])
+            .collect();
+        Setup {
+            gps,
+            believed,
+            nf,
+            idx,
+            mean_front,
+        }
+    }
+
+    /// Mean, sd and baseline rows of `c` under the believed GPs.
+    fn at(s: &Setup, c: &[f64]) -> ([f64; 2], [f64; 2], [Vec<f64>; 2]) {
+        let a = s.believed[0].predict_rows(&[c.to_vec()], s.nf.rows());
+        let b = s.believed[1].predict_rows(&[c.to_vec()], s.nf.rows());
+        (
+            [a.0[0], b.0[0]],
+            [a.1[0].sqrt(), b.1[0].sqrt()],
+            [a.2[0].clone(), b.2[0].clone()],
+        )
+    }
+
     /// With (almost) noise-free observations the sampled fronts are the observed front, so
     /// the noisy EHVI is the exact EHVI against it.
     #[test]
     fn without_noise_it_is_the_exact_ehvi() {
-        let x = grid();
-        let gps = gps_on(&x, 1e-8);
-        let post: Vec<(Vec<f64>, Vec<f64>)> = gps.iter().map(|g| g.predict(&x)).collect();
-        let means: Vec<Vec<f64>> = (0..x.len())
-            .map(|j| vec![post[0].0[j], post[1].0[j]])
-            .collect();
-        let vars: Vec<Vec<f64>> = (0..x.len())
-            .map(|j| vec![post[0].1[j], post[1].1[j]])
-            .collect();
-        let idx = baseline(&means, &vars, MAX_BASELINE);
-        let xb: Vec<Vec<f64>> = idx.iter().map(|&i| x[i].clone()).collect();
-        let mean_b: Vec<Vec<f64>> = (0..2)
-            .map(|k| idx.iter().map(|&i| means[i][k]).collect())
-            .collect();
-        let believed: Vec<Gp> = gps
-            .iter()
-            .enumerate()
-            .map(|(k, g)| g.believe(&xb, &mean_b[k]).unwrap())
-            .collect();
-        let reference = [2.0, 3.0];
-        let nf = NoisyFront::new(&believed, &mean_b, &reference, FRONT_SAMPLES, 7);
-        let front: Vec<Vec<f64>> = idx.iter().map(|&i| means[i].clone()).collect();
+        let s = setup(1e-8);
         for c in [vec![0.1, 0.0], vec![0.6, 0.05], vec![0.95, 0.9]] {
-            let (m, v, r): (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) = {
-                let a = believed[0].predict_rows(std::slice::from_ref(&c), nf.rows());
-                let b = believed[1].predict_rows(std::slice::from_ref(&c), nf.rows());
-                (
-                    vec![a.0[0], b.0[0]],
-                    vec![a.1[0], b.1[0]],
-                    vec![a.2[0].clone(), b.2[0].clone()],
-                )
-            };
-            let noisy = nf.value([m[0], m[1]], [v[0].sqrt(), v[1].sqrt()], [&r[0], &r[1]]);
-            let exact = ehvi_2d(&front, &reference, &m, &[v[0].sqrt(), v[1].sqrt()]);
+            let (m, sd, r) = at(&s, &c);
+            let noisy = s.nf.value(m, sd, [&r[0], &r[1]]);
+            let exact = ehvi_2d(&s.mean_front, &REFERENCE, &m, &sd);
             assert!(
                 (noisy - exact).abs() <= 1e-2 * exact + 1e-9,
                 "{c:?}: {noisy} vs {exact}"
@@ -267,47 +309,22 @@ mod tests {
     /// fronts differ.
     #[test]
     fn a_candidate_tied_to_the_front_is_worth_less_than_against_the_mean_front() {
-        let x = grid();
-        let gps = gps_on(&x, 0.05);
-        let post: Vec<(Vec<f64>, Vec<f64>)> = gps.iter().map(|g| g.predict(&x)).collect();
-        let means: Vec<Vec<f64>> = (0..x.len())
-            .map(|j| vec![post[0].0[j], post[1].0[j]])
-            .collect();
-        let vars: Vec<Vec<f64>> = (0..x.len())
-            .map(|j| vec![post[0].1[j], post[1].1[j]])
-            .collect();
-        let idx = baseline(&means, &vars, MAX_BASELINE);
-        assert!(!idx.is_empty());
-        let xb: Vec<Vec<f64>> = idx.iter().map(|&i| x[i].clone()).collect();
-        let mean_b: Vec<Vec<f64>> = (0..2)
-            .map(|k| idx.iter().map(|&i| means[i][k]).collect())
-            .collect();
-        let believed: Vec<Gp> = gps
-            .iter()
-            .enumerate()
-            .map(|(k, g)| g.believe(&xb, &mean_b[k]).unwrap())
-            .collect();
-        let reference = [2.0, 3.0];
-        let nf = NoisyFront::new(&believed, &mean_b, &reference, FRONT_SAMPLES, 7);
-        assert!(nf
+        let s = setup(0.05);
+        assert!(!s.idx.is_empty());
+        assert!(s
+            .nf
             .stairs
             .windows(2)
             .any(|w| w[0].ehvi(&[0.5, 0.5], &[0.1, 0.1]) != w[1].ehvi(&[0.5, 0.5], &[0.1, 0.1])));
         // Beside the observed point (0, 0): f1 there is the front's smallest.
         let c = vec![0.0, 0.02];
-        let a = believed[0].predict_rows(std::slice::from_ref(&c), nf.rows());
-        let b = believed[1].predict_rows(std::slice::from_ref(&c), nf.rows());
-        let noisy = nf.value(
-            [a.0[0], b.0[0]],
-            [a.1[0].sqrt(), b.1[0].sqrt()],
-            [&a.2[0], &b.2[0]],
-        );
-        let (m0, v0) = gps[0].predict(std::slice::from_ref(&c));
-        let (m1, v1) = gps[1].predict(std::slice::from_ref(&c));
-        let front: Vec<Vec<f64>> = idx.iter().map(|&i| means[i].clone()).collect();
+        let (m, sd, r) = at(&s, &c);
+        let noisy = s.nf.value(m, sd, [&r[0], &r[1]]);
+        let (m0, v0) = s.gps[0].predict(std::slice::from_ref(&c));
+        let (m1, v1) = s.gps[1].predict(std::slice::from_ref(&c));
         let against_mean = ehvi_2d(
-            &front,
-            &reference,
+            &s.mean_front,
+            &REFERENCE,
             &[m0[0], m1[0]],
             &[v0[0].sqrt(), v1[0].sqrt()],
         );
