@@ -407,16 +407,15 @@ pub fn propose(
         if xs.is_empty() {
             return Ok(());
         }
-        let (means, rows): (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>) = match noisy.as_ref() {
-            Some(nf) => gps
-                .iter()
-                .map(|g| {
-                    let (m, _, r) = g.predict_rows(xs, nf.rows());
-                    (m, r)
-                })
-                .unzip(),
-            None => (gps.iter().map(|g| g.predict(xs).0).collect(), Vec::new()),
-        };
+        // The baseline rows give a point's value in each front sample (none without one).
+        let baseline_rows = noisy.as_ref().map_or(0..0, NoisyFront::rows);
+        let (means, rows): (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>) = gps
+            .iter()
+            .map(|g| {
+                let (m, _, r) = g.predict_rows(xs, baseline_rows.clone());
+                (m, r)
+            })
+            .unzip();
         for (k, g) in gps.iter_mut().enumerate() {
             *g = g.believe(xs, &means[k])?;
         }
