@@ -600,3 +600,66 @@ fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_gener
         );
     }
 }
+
+/// `final.param_limit: "largest"`: the final round samples the chosen generator's graphs at
+/// the widest `param_limit` that the constraints allow (params ≤ 5M), records the
+/// search trial it came from, and final.parquet names that trial.
+#[test]
+fn largest_final_width_widens_the_chosen_generator_up_to_the_constraints() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("s");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut s: serde_json::Value = serde_json::from_str(STUDY).unwrap();
+    s["space"] = serde_json::json!({"param_limit": {"log": [2e4, 1e5]}});
+    s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best",
+                                    "param_limit": "largest"});
+    std::fs::write(run.join("study.json"), s.to_string()).unwrap();
+    let a = run.display().to_string();
+    let rounds = search(&a);
+    let read = |t: &str, f: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(Path::new(&a).join("trials").join(t).join(f)).unwrap(),
+        )
+        .unwrap()
+    };
+    let finals = round_trials(&a, rounds as u32 - 1);
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    let source = read(&finals[0], "proposal.json")["source"]
+        .as_str()
+        .expect("a final proposal names its source")
+        .to_string();
+    let searched = read(&source, "proposal.json")["generator"].clone();
+    for f in &finals {
+        let p = read(f, "proposal.json");
+        assert_eq!(p["origin"], "final");
+        assert_eq!(p["source"], source.as_str());
+        let mut g = p["generator"].clone();
+        let limit = g["param_limit"].as_f64().unwrap();
+        // Wider than searched (the space's largest is 1e5, the constraint 5e6) …
+        assert!(
+            limit > searched["param_limit"].as_f64().unwrap() && limit > 1e5,
+            "{limit} vs {searched}"
+        );
+        // … and otherwise the searched generator.
+        g["param_limit"] = searched["param_limit"].clone();
+        assert_eq!(g, searched, "final trial {f}");
+    }
+    // The row of final.parquet names the source trial and the widened limit.
+    let t = nago_table::read_parquet(
+        &Path::new(&a).join("final.parquet"),
+        nago_table::FINAL_SCHEMA,
+    )
+    .unwrap();
+    assert_eq!(t.rows.len(), 1);
+    let row = &t.rows[0];
+    assert_eq!(
+        row[t.col("source_trial").unwrap()].as_str(),
+        Some(source.as_str())
+    );
+    assert_eq!(
+        row[t.col("param_limit").unwrap()],
+        nago_table::Cell::F64(
+            read(&finals[0], "proposal.json")["generator"]["param_limit"].as_f64()
+        )
+    );
+}

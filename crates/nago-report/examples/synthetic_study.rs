@@ -146,6 +146,7 @@ pub fn write_study(root: &Path, n: usize) {
             } else {
                 Origin::Model
             },
+            source: None,
         };
         let ppath = dir.proposal_path();
         std::fs::write(&ppath, serde_json::to_string_pretty(&p).unwrap()).unwrap();

@@ -22,7 +22,7 @@ pub use generator::{
 };
 pub use space::{Dim, DimKind, Domain, FlatValue, Param, SimplexSpec, Space, PARAM_NAMES};
 pub use study::{
-    Budgets, Constraint, DatasetKind, DatasetSpec, FinalSelect, FinalSpec, Goal, Objective,
-    ScheduleHorizon, SearchSpec, Study, TrainingSpec, KNOWN_METRICS, PRE_TRAINING_METRICS,
-    STUDY_SCHEMA,
+    Budgets, Constraint, DatasetKind, DatasetSpec, FinalSelect, FinalSpec, FinalWidth, Goal,
+    Objective, ScheduleHorizon, SearchSpec, Study, TrainingSpec, KNOWN_METRICS,
+    PRE_TRAINING_METRICS, STUDY_SCHEMA,
 };

@@ -358,6 +358,26 @@ pub struct FinalSpec {
     /// the whole training split where the search used a subset.
     #[serde(default)]
     pub training: Option<TrainingSpec>,
+    /// The parameter limit (width) the final round samples each chosen generator at
+    /// (`searched` by default).
+    #[serde(default)]
+    pub param_limit: FinalWidth,
+}
+
+/// The width of the final round's networks (`final.param_limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinalWidth {
+    /// The generator's own `param_limit`, as the search evaluated it.
+    #[default]
+    Searched,
+    /// The largest `param_limit` at which every final sample of the generator still meets
+    /// the study's constraints known before training (`params`, `macs`, `memory_mb`,
+    /// `activation_mb` maxima): the same graphs, each operation as wide as the constraints
+    /// allow. For a study that wants the most accurate network within its constraints
+    /// (`select: "best"`): short, low-fidelity trainings cannot tell a wider network's
+    /// worth, and at a fixed graph accuracy grows with width while the network underfits.
+    Largest,
 }
 
 /// The rule that picks the final round's generators (`final.select`).
@@ -394,6 +414,7 @@ impl Default for FinalSpec {
             samples: None,
             epochs: None,
             training: None,
+            param_limit: FinalWidth::default(),
         }
     }
 }
@@ -575,6 +596,19 @@ impl Study {
                     "a whole number of epochs from 1 to 100000",
                 ));
             }
+        }
+        if f.param_limit == FinalWidth::Largest
+            && !self.constraints.iter().any(|c| {
+                c.max.is_some()
+                    && ["params", "macs", "memory_mb", "activation_mb"].contains(&c.metric.as_str())
+            })
+        {
+            return Err(SpaceError::invalid(
+                "final.param_limit",
+                "\"largest\" widens each final network up to the study's constraints, but no \
+                 constraint bounds its size: add one with a `max` on params, macs, memory_mb or \
+                 activation_mb (e.g. {\"metric\": \"params\", \"max\": 100000})",
+            ));
         }
         if let Some(t) = &f.training {
             Self::validate_training_spec("final.training", t)?;

@@ -518,3 +518,33 @@ fn the_head_width_is_fixed_or_searched_and_reaches_the_sampled_generator() {
         assert!(e.contains(field), "{bad}: {e}");
     }
 }
+
+/// `final.param_limit: "largest"` widens the final networks up to the constraints, so a study
+/// without a size constraint is refused (naming the field); with one it loads, and an
+/// unknown rule names the known ones.
+#[test]
+fn largest_final_width_needs_a_size_constraint() {
+    let final_largest = serde_json::json!({"param_limit": "largest"});
+    let e = load_err(&["final"], final_largest.clone());
+    assert!(
+        e.contains("final.param_limit") && e.contains("no constraint bounds its size"),
+        "{e}"
+    );
+    // A minimum only, or a maximum on a metric that does not grow with width: still refused.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&edited(&["final"], final_largest)).unwrap();
+    doc["constraints"] = serde_json::json!([{"metric": "min_channels", "min": 4},
+                                            {"metric": "val_error", "max": 0.5}]);
+    let e = Study::from_json(&doc.to_string()).unwrap_err().to_string();
+    assert!(e.contains("final.param_limit"), "{e}");
+    for metric in ["params", "macs", "memory_mb", "activation_mb"] {
+        doc["constraints"] = serde_json::json!([{"metric": metric, "max": 1e5}]);
+        let s = Study::from_json(&doc.to_string()).unwrap_or_else(|e| panic!("{metric}: {e}"));
+        assert_eq!(s.final_round.param_limit, nago_space::FinalWidth::Largest);
+    }
+    let e = load_err(&["final"], serde_json::json!({"param_limit": "widest"}));
+    assert!(e.contains("searched") && e.contains("largest"), "{e}");
+    // The default is the searched width.
+    let s = Study::from_json(&study("{}")).unwrap();
+    assert_eq!(s.final_round.param_limit, nago_space::FinalWidth::Searched);
+}

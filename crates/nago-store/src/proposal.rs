@@ -31,6 +31,10 @@ pub struct Proposal {
     /// Why it was proposed.
     #[serde(default)]
     pub origin: Origin,
+    /// For a final trial: the search trial whose generator it samples (its generator may
+    /// differ in `param_limit` alone, under `final.param_limit: "largest"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Why a trial was proposed.

@@ -2,8 +2,8 @@
 //! `nago.final/1`), written by nago-update and shown first by `nago-report best`.
 //!
 //! A final trial belongs to the generator it samples; the row names the search trial that
-//! chose that generator (`source_trial`: the evaluation at the model budget with the same
-//! generator). Means and standard deviations (sample std, n − 1; null below 2 samples) are
+//! chose that generator (`source_trial`: the final proposal's `source`, or for older
+//! proposals the evaluation at the largest budget with the same generator). Means and standard deviations (sample std, n − 1; null below 2 samples) are
 //! over the generator's final trials that ended `ok`.
 
 use crate::trials::{TrialRecord, Trials};
@@ -52,20 +52,26 @@ pub fn mean_std(v: &[f64]) -> Option<(f64, Option<f64>)> {
 
 /// The final round's generators in the order of their first final trial.
 pub fn final_generators(trials: &Trials) -> Vec<FinalGenerator> {
-    let mut groups: Vec<(Generator, Vec<&TrialRecord>)> = Vec::new();
+    // Grouped by generator and the search trial that chose it (proposals before
+    // `source` was recorded have none: their generator alone names the group).
+    let mut groups: Vec<(Generator, Option<&str>, Vec<&TrialRecord>)> = Vec::new();
     for t in trials
         .records
         .iter()
         .filter(|t| t.proposal.origin == Origin::Final && !t.rejected())
     {
-        match groups.iter_mut().find(|g| g.0 == t.proposal.generator) {
-            Some(g) => g.1.push(t),
-            None => groups.push((t.proposal.generator, vec![t])),
+        let source = t.proposal.source.as_deref();
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == t.proposal.generator && g.1 == source)
+        {
+            Some(g) => g.2.push(t),
+            None => groups.push((t.proposal.generator, source, vec![t])),
         }
     }
     groups
         .into_iter()
-        .map(|(generator, ts)| {
+        .map(|(generator, source, ts)| {
             let ok: Vec<_> = ts
                 .iter()
                 .filter_map(|t| t.final_result())
@@ -76,18 +82,22 @@ pub fn final_generators(trials: &Trials) -> Vec<FinalGenerator> {
             };
             let params = col(&|r| r.params.map(|p| p as f64));
             let mean = |v: Vec<f64>| mean_std(&v).map(|m| m.0);
-            let source_trial = trials
-                .records
-                .iter()
-                .filter(|s| s.proposal.origin != Origin::Final && s.proposal.generator == generator)
-                .filter(|s| s.final_result().is_some())
-                .max_by(|a, b| {
-                    a.proposal
-                        .budget
-                        .total_cmp(&b.proposal.budget)
-                        .then(b.id().cmp(a.id()))
-                })
-                .map(|s| s.id().to_string());
+            let source_trial = source.map(String::from).or_else(|| {
+                trials
+                    .records
+                    .iter()
+                    .filter(|s| {
+                        s.proposal.origin != Origin::Final && s.proposal.generator == generator
+                    })
+                    .filter(|s| s.final_result().is_some())
+                    .max_by(|a, b| {
+                        a.proposal
+                            .budget
+                            .total_cmp(&b.proposal.budget)
+                            .then(b.id().cmp(a.id()))
+                    })
+                    .map(|s| s.id().to_string())
+            });
             FinalGenerator {
                 source_trial,
                 generator,

@@ -7,7 +7,7 @@ use crate::trials::TrialRecord;
 use crate::update::model_budget;
 use anyhow::{bail, Context as _, Result};
 use nago_bo::pareto::{hypervolume, pareto_indices};
-use nago_space::FinalSelect;
+use nago_space::{FinalSelect, FinalWidth, Generator, Study};
 use nago_store::{derive_seed, Origin};
 
 /// `samples` architectures (different seeds) of each chosen generator at the final epochs
@@ -154,45 +154,186 @@ impl Strategy for FinalRound {
         let study = ctx.study;
         let mut out = Vec::new();
         for t in chosen {
-            let mut taken = 0;
+            let g = t.proposal.generator;
+            let mut seeds = Vec::new();
             // A generator whose samples are mostly rejected still gets `samples` tries per
             // sample before the round goes on without the rest.
             for s in 0..self.samples.saturating_mul(10) {
-                if taken == self.samples {
+                if seeds.len() == self.samples as usize {
                     break;
                 }
                 let seed = derive_seed(study.seed, &["final", t.id(), &s.to_string()]);
-                let screen = crate::screen::screen(study, &t.proposal.generator, seed)
+                let screen = crate::screen::screen(study, &g, seed)
                     .with_context(|| format!("final samples of trial {}", t.id()))?;
-                if !screen.passes() {
-                    continue;
+                if screen.passes() {
+                    seeds.push(seed);
                 }
-                taken += 1;
-                out.push(Draft {
-                    generator: t.proposal.generator,
-                    budget: study.final_epochs(),
-                    seed: Some(seed),
-                    parent: None,
-                    origin: Origin::Final,
-                });
             }
-            if taken < self.samples {
+            if seeds.len() < self.samples as usize {
                 eprintln!(
-                    "nago-propose: warning: generator of trial {} gave only {taken} of {} \
+                    "nago-propose: warning: generator of trial {} gave only {} of {} \
                      architectures that pass the constraints in {} seeds",
                     t.id(),
+                    seeds.len(),
                     self.samples,
                     self.samples * 10
                 );
             }
+            let generator = match study.final_round.param_limit {
+                FinalWidth::Searched => g,
+                FinalWidth::Largest => Generator {
+                    param_limit: largest_param_limit(study, &g, &seeds)
+                        .with_context(|| format!("final samples of trial {}", t.id()))?,
+                    ..g
+                },
+            };
+            out.extend(seeds.into_iter().map(|seed| Draft {
+                generator,
+                budget: study.final_epochs(),
+                seed: Some(seed),
+                parent: None,
+                origin: Origin::Final,
+                source: Some(t.id().to_string()),
+            }));
         }
         Ok(out)
     }
 }
 
+/// The largest `param_limit` (within 1) at which the architectures of `g` sampled with every
+/// one of `seeds` still pass the screen (the study's constraints known before training),
+/// given that they pass at `g.param_limit`. The graphs do not depend on the limit, only the
+/// width multiplier does, and every size metric grows with it, so the passing limits are an
+/// interval that starts at `g.param_limit`: doubling finds a failing limit, bisection its
+/// edge.
+pub fn largest_param_limit(study: &Study, g: &Generator, seeds: &[u64]) -> Result<f64> {
+    let passes = |limit: f64| -> Result<bool> {
+        let h = Generator {
+            param_limit: limit,
+            ..*g
+        };
+        for &seed in seeds {
+            if !crate::screen::screen(study, &h, seed)?.passes() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    if seeds.is_empty() {
+        return Ok(g.param_limit);
+    }
+    let mut lo = g.param_limit;
+    let mut hi = 2.0 * lo;
+    let mut doublings = 0;
+    while passes(hi)? {
+        lo = hi;
+        hi *= 2.0;
+        doublings += 1;
+        if doublings == 60 {
+            bail!(
+                "final.param_limit \"largest\": the networks meet the constraints at every \
+                 width up to param_limit {lo:e}; give a constraint with a `max` on params, \
+                 macs, memory_mb or activation_mb"
+            );
+        }
+    }
+    while hi - lo > 1.0 {
+        let mid = 0.5 * (lo + hi);
+        if passes(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The widened generator's samples pass the constraints and one step wider does not;
+    /// which constraint binds depends on the graph (parameters for a shallow one, activation
+    /// memory for a deep one), and the graphs are those of the searched width.
+    #[test]
+    fn largest_width_is_the_edge_of_the_constraints() {
+        let study = Study::from_json(
+            r#"{"schema": "nago.study/1", "name": "t", "seed": 3,
+                "dataset": {"name": "fashion-mnist"},
+                "objectives": [{"metric": "val_error", "goal": "min"}],
+                "constraints": [{"metric": "params", "max": 100000},
+                                {"metric": "activation_mb", "max": 1.0}],
+                "budgets": {"min": 1, "max": 4, "eta": 2},
+                "final": {"param_limit": "largest"}}"#,
+        )
+        .unwrap();
+        let gen = |top: &str, bottom: &str, limit: f64| {
+            Generator::from_json(&format!(
+                r#"{{"top": {top}, "mid": {{"model": "er", "n": 1, "k": 2, "p": 0.4}},
+                    "bottom": {bottom}, "param_limit": {limit}, "head_channels": 128}}"#
+            ))
+            .unwrap()
+        };
+        let shallow = gen(
+            r#"{"model": "ws", "n": 3, "k": 2, "p": 0.4}"#,
+            r#"{"model": "ws", "n": 3, "k": 2, "p": 0.4}"#,
+            20_000.0,
+        );
+        let deep = gen(
+            r#"{"model": "ws", "n": 6, "k": 4, "p": 0.58}"#,
+            r#"{"model": "ws", "n": 4, "k": 4, "p": 0.58}"#,
+            20_000.0,
+        );
+        let seeds = [11, 12, 13];
+        let arch = |g: &Generator, limit: f64, seed: u64| {
+            let h = Generator {
+                param_limit: limit,
+                ..*g
+            };
+            nago_generator::sample(&h, seed, crate::screen::input_shape(&study).unwrap()).unwrap()
+        };
+        let passes_all = |g: &Generator, limit: f64| {
+            seeds.iter().all(|&s| {
+                let h = Generator {
+                    param_limit: limit,
+                    ..*g
+                };
+                crate::screen::screen(&study, &h, s).unwrap().passes()
+            })
+        };
+        let mut binding = Vec::new();
+        for g in [&shallow, &deep] {
+            assert!(passes_all(g, g.param_limit));
+            let l = largest_param_limit(&study, g, &seeds).unwrap();
+            assert!(l > 1.5 * g.param_limit, "{l}");
+            assert!(passes_all(g, l) && !passes_all(g, l + 1.0), "{l}");
+            // One sample is at its edge: one more width step breaks a constraint.
+            let over: Vec<String> = seeds
+                .iter()
+                .flat_map(|&s| {
+                    let h = Generator {
+                        param_limit: l + 1.0,
+                        ..*g
+                    };
+                    crate::screen::screen(&study, &h, s).unwrap().violations
+                })
+                .collect();
+            binding.push(over.join("; "));
+            // The same graphs: only the channels changed.
+            for &s in &seeds {
+                let (a, b) = (arch(g, g.param_limit, s), arch(g, l, s));
+                assert_eq!(a.cells.len(), b.cells.len());
+                assert!(b.counts.params > a.counts.params);
+            }
+        }
+        assert!(binding[0].contains("params is"), "{binding:?}");
+        assert!(binding[1].contains("activation_mb is"), "{binding:?}");
+        // Nothing to widen: the limit stays.
+        assert_eq!(
+            largest_param_limit(&study, &shallow, &[]).unwrap(),
+            20_000.0
+        );
+    }
 
     #[test]
     fn greedy_contribution_keeps_the_spread() {

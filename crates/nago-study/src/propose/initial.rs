@@ -39,6 +39,7 @@ impl Strategy for InitialDesign {
                     seed: None,
                     parent: None,
                     origin: Origin::Initial,
+                    source: None,
                 })
             })
             .collect()

@@ -62,6 +62,9 @@ pub struct ProposedTrial {
     pub budget: f64,
     /// For a promotion, the trial it continues.
     pub parent: Option<String>,
+    /// For a final trial, the search trial whose generator it samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// For a trial rejected before training, why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
@@ -123,6 +126,8 @@ pub struct Draft {
     pub parent: Option<String>,
     /// Why.
     pub origin: Origin,
+    /// For a final sample, the search trial whose generator it takes.
+    pub source: Option<String>,
 }
 
 /// What a strategy sees.
@@ -337,6 +342,7 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
         origin: p.origin,
         budget: p.budget,
         parent: p.parent,
+        source: p.source,
         rejected: why,
     };
     Ok(ProposeOutcome::Proposed {
@@ -467,6 +473,7 @@ fn screened(
             seed,
             parent: d.parent,
             origin: d.origin,
+            source: d.source,
         };
         if p.origin == Origin::Promotion {
             ok.push(p);

@@ -83,6 +83,7 @@ impl Strategy for ModelProposals {
                     seed: None,
                     parent: None,
                     origin: Origin::Model,
+                    source: None,
                 })
             })
             .collect()

@@ -80,6 +80,7 @@ impl Strategy for Promotions {
                     seed: Some(t.proposal.seed),
                     parent: Some(id),
                     origin: Origin::Promotion,
+                    source: None,
                 });
             }
         }
