@@ -109,6 +109,24 @@ fn search_with(run: &str, trainer: fn(&str, &str)) -> usize {
     }
 }
 
+/// A study of [`STUDY`] changed by `edit`, in `dir/s`; returns its path.
+fn edited_study(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let run = dir.join("s");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut s: serde_json::Value = serde_json::from_str(STUDY).unwrap();
+    edit(&mut s);
+    std::fs::write(run.join("study.json"), s.to_string()).unwrap();
+    run.display().to_string()
+}
+
+/// A trial's JSON file `name`, parsed.
+fn read_json(run: &str, trial: &str, name: &str) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(Path::new(run).join("trials").join(trial).join(name)).unwrap(),
+    )
+    .unwrap()
+}
+
 fn search(run: &str) -> usize {
     search_with(run, train)
 }
@@ -521,19 +539,11 @@ fn robustness() {
 #[test]
 fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_generator() {
     let d = tempfile::tempdir().unwrap();
-    let run = d.path().join("s");
-    std::fs::create_dir_all(&run).unwrap();
-    let mut s: serde_json::Value = serde_json::from_str(STUDY).unwrap();
-    s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best"});
-    std::fs::write(run.join("study.json"), s.to_string()).unwrap();
-    let a = run.display().to_string();
+    let a = edited_study(d.path(), |s| {
+        s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best"});
+    });
     let rounds = search(&a);
-    let read = |t: &str, f: &str| -> serde_json::Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(Path::new(&a).join("trials").join(t).join(f)).unwrap(),
-        )
-        .unwrap()
-    };
+    let read = |t: &str, f: &str| read_json(&a, t, f);
     // (trial, round, budget, val_error, parent, origin) of every trained trial.
     let mut rows = Vec::new();
     for r in 0..rounds as u32 {
@@ -607,21 +617,13 @@ fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_gener
 #[test]
 fn largest_final_width_widens_the_chosen_generator_up_to_the_constraints() {
     let d = tempfile::tempdir().unwrap();
-    let run = d.path().join("s");
-    std::fs::create_dir_all(&run).unwrap();
-    let mut s: serde_json::Value = serde_json::from_str(STUDY).unwrap();
-    s["space"] = serde_json::json!({"param_limit": {"log": [2e4, 1e5]}});
-    s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best",
-                                    "param_limit": "largest"});
-    std::fs::write(run.join("study.json"), s.to_string()).unwrap();
-    let a = run.display().to_string();
+    let a = edited_study(d.path(), |s| {
+        s["space"] = serde_json::json!({"param_limit": {"log": [2e4, 1e5]}});
+        s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best",
+                                        "param_limit": "largest"});
+    });
     let rounds = search(&a);
-    let read = |t: &str, f: &str| -> serde_json::Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(Path::new(&a).join("trials").join(t).join(f)).unwrap(),
-        )
-        .unwrap()
-    };
+    let read = |t: &str, f: &str| read_json(&a, t, f);
     let finals = round_trials(&a, rounds as u32 - 1);
     assert_eq!(finals.len(), 2, "{finals:?}");
     let source = read(&finals[0], "proposal.json")["source"]
