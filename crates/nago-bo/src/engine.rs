@@ -156,7 +156,34 @@ fn observed() -> FrontSource {
     FrontSource::Observed
 }
 
+/// The posterior means of `objectives` at `xs` (model units), one row per point.
+fn posterior_means(objectives: &[Gp], xs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let means: Vec<Vec<f64>> = objectives.iter().map(|g| g.predict(xs).0).collect();
+    (0..xs.len())
+        .map(|j| means.iter().map(|m| m[j]).collect())
+        .collect()
+}
+
 impl Surrogate {
+    /// The model's estimate of the feasible evaluations' values: the posterior mean of every
+    /// objective at their points ([`Surrogate::front_x`]), whatever [`Surrogate::front_source`]
+    /// is. What the study's front looks like once a lucky (or unlucky) observation is
+    /// shrunk towards its neighbours.
+    pub fn model_front(&self) -> Vec<Vec<f64>> {
+        posterior_means(&self.objectives, &self.front_x)
+    }
+
+    /// The hypervolume (model units, against [`Surrogate::reference`]) of
+    /// [`Surrogate::model_front`]: the noise-consistent counterpart of the hypervolume of
+    /// the observed values, which lucky observations inflate. `None` without feasible
+    /// evaluations or beyond 3 objectives.
+    pub fn model_hypervolume(&self) -> Option<f64> {
+        if self.front_x.is_empty() {
+            return None;
+        }
+        crate::pareto::hypervolume(&self.model_front(), &self.reference).ok()
+    }
+
     /// What the next fit of the same study warm-starts from.
     pub fn warm_start(&self) -> WarmStart {
         WarmStart {
@@ -317,10 +344,7 @@ pub fn fit(
     };
     let front_x: Vec<Vec<f64>> = feasible.iter().map(|(_, o)| o.x.clone()).collect();
     let front: Vec<Vec<f64>> = if front_source == FrontSource::Model && !front_x.is_empty() {
-        let means: Vec<Vec<f64>> = objectives.iter().map(|g| g.predict(&front_x).0).collect();
-        (0..front_x.len())
-            .map(|j| means.iter().map(|m| m[j]).collect())
-            .collect()
+        posterior_means(&objectives, &front_x)
     } else {
         feasible.iter().map(|(_, o)| o.y.clone().unwrap()).collect()
     };
@@ -689,5 +713,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.front[0], obs[0].y.clone().unwrap());
+    }
+
+    #[test]
+    fn model_hypervolume_discounts_a_lucky_observation() {
+        // 40 noisy observations of the problem, one of them lucky by 0.3 in both objectives
+        // (a network that drew a good seed): it dominates much of the observed front, the
+        // model shrinks it towards its neighbours.
+        let xs = crate::design::sobol(0, 40, 2, 11).unwrap();
+        let mut z = 7u64;
+        let lucky = 17;
+        let obs: Vec<Observation> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let e = ((z >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.1;
+                let shift = if i == lucky { -0.3 } else { 0.0 };
+                let y = problem(x);
+                Observation {
+                    x: x.clone(),
+                    y: Some(vec![y[0] + e + shift, y[1] - e + shift]),
+                    feasible: true,
+                }
+            })
+            .collect();
+        let r = [1.5, 2.5];
+        // The front the study reports from the observations, whichever front EHVI uses.
+        for front in [FrontSource::Observed, FrontSource::Model] {
+            let fo = FitOptions {
+                front,
+                ..FitOptions::default().noisy()
+            };
+            let sur = fit(&obs, 2, &r, fo).unwrap();
+            let model = sur.model_front();
+            assert_eq!(model.len(), 40);
+            let mean0 = sur.objectives[0].predict(&sur.front_x).0;
+            assert!(model.iter().zip(&mean0).all(|(m, p)| m[0] == *p));
+            let ys: Vec<Vec<f64>> = obs.iter().map(|o| o.y.clone().unwrap()).collect();
+            let observed = crate::pareto::hypervolume(&ys, &r).unwrap();
+            let m = sur.model_hypervolume().unwrap();
+            // The lucky point is shrunk by more than the noise.
+            assert!(model[lucky][0] > ys[lucky][0] + 0.1, "{:?}", model[lucky]);
+            assert!(m < observed - 0.05, "model {m} vs observed {observed}");
+        }
     }
 }

@@ -160,6 +160,26 @@ fn full_search_is_deterministic_with_promotions_and_final_round() {
             "{f} differs between identical runs"
         );
     }
+    // surrogate.json: the model's estimate of every feasible evaluation at its budget, and
+    // that front's hypervolume beside the observed one.
+    let sur: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(&a).join("surrogate.json")).unwrap())
+            .unwrap();
+    let budget = sur["budget"].as_f64().unwrap();
+    let model_front = sur["model_front"].as_array().unwrap();
+    assert!(model_front.len() >= 4, "{model_front:?}");
+    let mut ids = std::collections::BTreeSet::new();
+    for m in model_front {
+        let t = m["trial"].as_str().unwrap();
+        assert!(ids.insert(t.to_string()), "{t} twice");
+        let r = read_json(&a, t, "result.json");
+        assert_eq!(r["budget"].as_f64(), Some(budget), "{t}");
+        assert_ne!(read_json(&a, t, "proposal.json")["origin"], "final");
+        let v = m["values"].as_array().unwrap();
+        assert!(v.len() == 2 && v.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)));
+    }
+    let mhv = sur["model_hypervolume"].as_f64().unwrap();
+    assert!(mhv.is_finite() && mhv >= 0.0, "{mhv}");
     // Origins: the Sobol design, then the model, and promotions with parents.
     let mut origins = std::collections::BTreeMap::<String, usize>::new();
     let mut promoted_budgets = Vec::new();

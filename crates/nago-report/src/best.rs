@@ -268,6 +268,18 @@ fn front_text(d: &StudyData, front: Front) -> String {
         }
     }
     out.push('\n');
+    // The study's hypervolume both ways (at the front's budget, whichever front is listed).
+    if let (Some(h), Some(m), (Some(b), _)) = (
+        d.observed_hypervolume(),
+        d.model_hypervolume(),
+        d.model_budget_and_reference(),
+    ) {
+        out.push_str(&format!(
+            "hypervolume at {} epochs: {h:.4} of the observed values, {m:.4} of the model's \
+             posterior means (single noisy evaluations shrunk towards their neighbours)\n",
+            fmt_num(b)
+        ));
+    }
     out.push_str(&line(&head));
     out.push('\n');
     for r in &body {

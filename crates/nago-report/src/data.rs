@@ -407,6 +407,26 @@ impl StudyData {
         )
     }
 
+    /// The hypervolume of the model's posterior means at the feasible evaluations
+    /// (surrogate.json's `model_hypervolume`, when it is for this study's objectives): the
+    /// front without the luck of single noisy observations, beside the observed one.
+    pub fn model_hypervolume(&self) -> Option<f64> {
+        SurrogateFile::read(&self.dir)
+            .ok()
+            .flatten()
+            .filter(|s| s.objectives == self.model().names())
+            .and_then(|s| s.model_hypervolume)
+    }
+
+    /// The hypervolume of the observed front now: the last of trials.parquet's column, else
+    /// of [`StudyData::hypervolume_trace`].
+    pub fn observed_hypervolume(&self) -> Option<f64> {
+        self.tables
+            .as_ref()
+            .and_then(|t| t.hypervolume.last().map(|h| h.2))
+            .or_else(|| self.hypervolume_trace().last().map(|h| h.1))
+    }
+
     /// The hypervolume after each evaluation, recomputed from the trial files the way
     /// nago-update fills trials.parquet's `hypervolume` column: every trial with a result in
     /// (round, id) order, the hypervolume (nago-bo's, exact for 1–3 objectives) of the

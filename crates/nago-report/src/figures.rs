@@ -253,6 +253,13 @@ pub fn hypervolume(d: &StudyData, by_time: bool) -> Figure {
          the study's reference point."
             .to_string()
     };
+    let caption = match d.model_hypervolume() {
+        Some(m) => format!(
+            "{caption} The model's posterior means at the same evaluations (the front without the luck of \
+             single noisy observations; surrogate.json model_hypervolume) give {m:.4}."
+        ),
+        None => caption,
+    };
     if trace.is_empty() {
         let why = if d.objectives.len() > 3 {
             "exact hypervolume: at most three objectives"

@@ -120,6 +120,24 @@ fn hypervolume_trace_equals_nago_updates_column() {
     assert_eq!(again, col);
     // The front the report shows at the model budget is pareto.parquet's.
     assert_eq!(d2.pareto().len(), d2.tables.as_ref().unwrap().front.len());
+    // Both hypervolumes are shown: the observed front's (the table's last value) and the
+    // model's posterior means' (surrogate.json).
+    assert_eq!(d2.observed_hypervolume(), col.last().copied());
+    let sur = nago_study::SurrogateFile::read(&d2.dir).unwrap().unwrap();
+    let m = d2
+        .model_hypervolume()
+        .expect("surrogate.json has a model hypervolume");
+    assert_eq!(Some(m), sur.model_hypervolume);
+    let budget = sur.budget.unwrap();
+    for front in [best::Front::ModelBudget, best::Front::AllBudgets] {
+        let text = best::text_table(&d2, front);
+        let line = format!(
+            "hypervolume at {budget} epochs: {:.4} of the observed values, {m:.4} of the \
+             model's posterior means",
+            col.last().unwrap()
+        );
+        assert!(text.contains(&line), "{text}");
+    }
 }
 
 #[test]

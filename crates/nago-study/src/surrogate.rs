@@ -39,6 +39,27 @@ pub struct SurrogateFile {
     /// rerunning nago-update (after a kill, or by hand) writes the same model.
     #[serde(default)]
     pub observations_digest: Option<String>,
+    /// The model's estimate of every feasible evaluation at the model budget: the posterior
+    /// mean of each objective at its generator (model units), in the order of the fit. The
+    /// observed values are single noisy draws (another seed of the same generator differs by
+    /// up to a point of accuracy); these are what the model believes after shrinking each
+    /// towards its neighbours, the front that noisy EHVI improves on.
+    #[serde(default)]
+    pub model_front: Vec<ModelValue>,
+    /// The hypervolume (model units, against `reference`) of `model_front`: the
+    /// noise-consistent counterpart of the hypervolume of the observed values (pareto.parquet,
+    /// trials.parquet's `hypervolume`), which lucky observations inflate.
+    #[serde(default)]
+    pub model_hypervolume: Option<f64>,
+}
+
+/// One evaluation's values as the model estimates them ([`SurrogateFile::model_front`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelValue {
+    /// The trial.
+    pub trial: String,
+    /// Posterior mean of each objective (model units).
+    pub values: Vec<f64>,
 }
 
 /// Where `nago-update` takes its fit's warm start from.

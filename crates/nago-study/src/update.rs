@@ -2,7 +2,7 @@
 
 use crate::final_table::{final_generators, final_table};
 use crate::objectives::Objectives;
-use crate::surrogate::{SurrogateFile, WarmInput, SURROGATE_SCHEMA};
+use crate::surrogate::{ModelValue, SurrogateFile, WarmInput, SURROGATE_SCHEMA};
 use crate::table::Columns;
 use crate::trials::{TrialRecord, Trials};
 use anyhow::{Context, Result};
@@ -31,8 +31,11 @@ pub struct UpdateSummary {
     pub unfinished: Vec<String>,
     /// Points on the Pareto front.
     pub front: usize,
-    /// Hypervolume of the front (model units).
+    /// Hypervolume of the front of the observed values (model units).
     pub hypervolume: Option<f64>,
+    /// Hypervolume of the model's posterior means at the same evaluations
+    /// ([`SurrogateFile::model_hypervolume`]).
+    pub model_hypervolume: Option<f64>,
     /// Budget of the model and front.
     pub budget: Option<f64>,
     /// Generators with final-round trials (rows of `final.parquet`).
@@ -157,6 +160,7 @@ pub fn update(
         prev: prev.as_ref(),
     };
     let sf = fit_surrogate(&study, &obj, &trials, fit)?;
+    s.model_hypervolume = sf.model_hypervolume;
     let finals = final_generators(&trials);
     s.final_generators = finals.len();
     let fbytes = if finals.is_empty() {
@@ -298,19 +302,20 @@ fn fit_surrogate(
     // A rejected generator is infeasible at every budget (it was never trained).
     // Only final results: a failure that is to be retried (a killed task) is pending, not
     // evidence that the generator cannot work.
-    let obs: Vec<Observation> = search_results(trials)
+    let (obs, obs_trials): (Vec<Observation>, Vec<&str>) = search_results(trials)
         .filter(|(t, _)| t.final_result().is_some())
         .filter(|(t, r)| budget == Some(r.budget) || t.rejected())
         .filter_map(|(t, r)| {
             let x = study.space.encode(&t.proposal.generator).ok()?;
             let e = obj.evaluate(r);
-            Some(Observation {
+            let o = Observation {
                 x,
                 y: e.y,
                 feasible: e.feasible,
-            })
+            };
+            Some((o, t.id()))
         })
-        .collect();
+        .unzip();
     if let (WarmInput::Given(Some(w)), Some(o)) = (warm, obs.first()) {
         if w.dims != o.x.len() || w.objectives.len() != obj.len() {
             anyhow::bail!(
@@ -340,6 +345,20 @@ fn fit_surrogate(
     } else {
         None
     };
+    let (model_front, model_hypervolume) = match &model {
+        Some(m) => (
+            m.front_index
+                .iter()
+                .zip(m.model_front())
+                .map(|(&i, values)| ModelValue {
+                    trial: obs_trials[i].to_string(),
+                    values,
+                })
+                .collect(),
+            m.model_hypervolume(),
+        ),
+        None => (Vec::new(), None),
+    };
     Ok(SurrogateFile {
         schema: SURROGATE_SCHEMA.into(),
         objectives: obj.names(),
@@ -350,5 +369,7 @@ fn fit_surrogate(
         fitted_on: trials.seen_results(),
         warm_started_from: warm_start,
         observations_digest: Some(digest),
+        model_front,
+        model_hypervolume,
     })
 }

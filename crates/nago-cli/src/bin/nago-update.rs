@@ -57,7 +57,8 @@ fn run(args: Args) -> Result<()> {
     }
     println!(
         "nago-update: {} rows ({} new, {} changed, {} kept from the old table), {} pending; \
-         front {} points at {} epochs, hypervolume {}",
+         front {} points at {} epochs, hypervolume {} (observed values; the model's \
+         posterior means: {})",
         s.rows,
         s.new,
         s.changed,
@@ -65,7 +66,9 @@ fn run(args: Args) -> Result<()> {
         s.unfinished.len(),
         s.front,
         s.budget.map_or("-".into(), |b| b.to_string()),
-        s.hypervolume.map_or("-".into(), |h| format!("{h:.6}"))
+        s.hypervolume.map_or("-".into(), |h| format!("{h:.6}")),
+        s.model_hypervolume
+            .map_or("-".into(), |h| format!("{h:.6}"))
     );
     Ok(())
 }
