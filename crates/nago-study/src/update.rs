@@ -345,20 +345,23 @@ fn fit_surrogate(
     } else {
         None
     };
-    let (model_front, model_hypervolume) = match &model {
-        Some(m) => (
-            m.front_index
-                .iter()
-                .zip(m.model_front())
-                .map(|(&i, values)| ModelValue {
-                    trial: obs_trials[i].to_string(),
-                    values,
-                })
-                .collect(),
-            m.model_hypervolume(),
-        ),
-        None => (Vec::new(), None),
-    };
+    // The posterior means once: listed by trial, and their hypervolume (none without a
+    // feasible evaluation).
+    let means = model.as_ref().map(|m| m.model_front()).unwrap_or_default();
+    let model_hypervolume = (!means.is_empty())
+        .then(|| hypervolume(&means, &reference).ok())
+        .flatten();
+    let model_front: Vec<ModelValue> = model
+        .as_ref()
+        .map(|m| m.front_index.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .zip(means)
+        .map(|(&i, values)| ModelValue {
+            trial: obs_trials[i].to_string(),
+            values,
+        })
+        .collect();
     Ok(SurrogateFile {
         schema: SURROGATE_SCHEMA.into(),
         objectives: obj.names(),
