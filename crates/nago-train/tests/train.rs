@@ -523,10 +523,18 @@ fn retryable_and_final_failures_and_attempts() {
         "retryable failures that used up their attempts are final"
     );
     // The job's deadline: time_limit, retryable; the next run continues the checkpoint.
+    // The deadline leaves room for a few epochs at this machine's current speed (a fixed 2 s
+    // ended inside the first epoch on a loaded 2-core machine), measured by one epoch first.
+    let probe = tmp.path().join("probe");
+    let mut s = spec(&arch, &probe, &data, "idx");
+    s.epochs = Some(1);
+    let one = job::run(&s, &StopFlag::default()).unwrap().result;
+    assert_eq!(one.status, TrialStatus::Ok, "{one:?}");
+    let epoch_s = one.train_seconds.unwrap();
     let out = tmp.path().join("deadline");
     let mut s = spec(&arch, &out, &data, "idx");
     s.epochs = Some(200);
-    s.deadline = Some(2.0);
+    s.deadline = Some((4.0 * epoch_s).max(2.0) + 1.0);
     let r = job::run(&s, &StopFlag::default()).unwrap().result;
     assert_eq!(r.status, TrialStatus::TimeLimit);
     assert!(r.retryable && !r.is_final(), "{r:?}");
