@@ -272,3 +272,56 @@ fn seeds_derive_as_in_the_study() {
     }
     let _ = MixedCube::reals(1);
 }
+
+/// A black box evaluated at the same points several times, with noise that differs between
+/// regions: the fit takes each replicated point's noise from its replicates (heteroscedastic
+/// noise, `nago_bo::noise`), and the answer is still deterministic.
+#[test]
+fn replicated_history_gets_per_point_noise() {
+    let xs = nago_bo::design::sobol(0, 12, 3, 42).unwrap();
+    let mut hx = Vec::new();
+    let mut hy = Vec::new();
+    let mut z = 11u64;
+    for x in &xs {
+        let sd = if x[0] < 0.5 { 0.01 } else { 0.3 };
+        for _ in 0..3 {
+            z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let e = ((z >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * sd * 12f64.sqrt();
+            let y = zdt1(x);
+            hx.push(x.clone());
+            hy.push(vec![y[0] + e, y[1] + e]);
+        }
+    }
+    let req: serde_json::Value = serde_json::json!({
+        "protocol": "mo-bench/1",
+        "problem": {"name": "replicated", "dim": 3, "num_objectives": 2, "ref_point": [11.0, 11.0],
+                    "levels": [null, null, null], "noisy": true},
+        "seed": 3, "q": 4, "budget": 60, "ask_index": 2,
+        "history": {"X": hx, "Y": hy}
+    });
+    let parsed: Request = parse_request(&req.to_string()).unwrap();
+    let a = nago_bo::ask::ask(&parsed, None).unwrap();
+    let sur = a
+        .surrogate
+        .expect("the model answers past the initial design");
+    for g in &sur.objectives {
+        assert_eq!(g.noise_scale.len(), hx.len());
+        // Geometric mean of the scales in each region.
+        let gmean = |quiet: bool| {
+            let v: Vec<f64> = hx
+                .iter()
+                .zip(&g.noise_scale)
+                .filter(|(x, _)| (x[0] < 0.5) == quiet)
+                .map(|(_, s)| s.ln())
+                .collect();
+            (v.iter().sum::<f64>() / v.len() as f64).exp()
+        };
+        let (quiet, loud) = (gmean(true), gmean(false));
+        assert!(loud > 10.0 * quiet, "quiet {quiet}, loud {loud}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (c1, r1, e1) = run_ask(dir.path(), &req, "a");
+    let (c2, r2, _) = run_ask(dir.path(), &req, "b");
+    assert_eq!((c1, c2), (0, 0), "{e1}");
+    assert_eq!(r1, r2);
+}

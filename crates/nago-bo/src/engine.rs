@@ -270,20 +270,23 @@ pub fn fit(
         let mut go = opts.gp;
         go.seed = opts.gp.seed.wrapping_add(k as u64);
         let theta = warm.map(|w| w.objectives[k].theta.clone());
+        // Heteroscedastic noise where replicated points show it (else None: homoscedastic).
+        let scales = crate::noise::replicate_noise(&x, &y).and_then(|r| r.scales);
+        let scales = scales.as_deref();
         let g = if scheduled_full {
-            Gp::fit_from(x.clone(), &y, go, theta.as_deref(), Some(&pairs))?
+            Gp::fit_from(x.clone(), &y, go, theta.as_deref(), Some(&pairs), scales)?
         } else {
             let prev = warm.unwrap().objectives[k].log_likelihood_per_point;
             let mut wo = go;
             wo.restarts = 0;
             wo.max_iter = crate::defaults::WARM_ITER;
-            let g = Gp::fit_from(x.clone(), &y, wo, theta.as_deref(), Some(&pairs))?;
+            let g = Gp::fit_from(x.clone(), &y, wo, theta.as_deref(), Some(&pairs), scales)?;
             let dropped = match (g.log_likelihood_per_point(), prev) {
                 (Some(now), Some(before)) => now < before - crate::defaults::WARM_DROP,
                 _ => true,
             };
             if dropped {
-                Gp::fit_from(x.clone(), &y, go, Some(&g.theta()), Some(&pairs))?
+                Gp::fit_from(x.clone(), &y, go, Some(&g.theta()), Some(&pairs), scales)?
             } else {
                 all_full = false;
                 g
@@ -746,5 +749,77 @@ mod tests {
             assert!(model[lucky][0] > ys[lucky][0] + 0.1, "{:?}", model[lucky]);
             assert!(m < observed - 0.05, "model {m} vs observed {observed}");
         }
+    }
+
+    #[test]
+    fn replicated_points_with_unequal_noise_get_their_own_noise() {
+        // 12 points evaluated 3 times each: quiet (sd 0.01) where x0 < 0.5, loud (sd 0.2)
+        // elsewhere, in the first objective only; and 8 unreplicated points.
+        let xs = crate::design::sobol(0, 20, 2, 5).unwrap();
+        let mut z = 3u64;
+        let mut noise = |sd: f64| {
+            z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ((z >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * sd * 12f64.sqrt()
+        };
+        let mut obs = Vec::new();
+        for (i, x) in xs.iter().enumerate() {
+            let reps = if i < 12 { 3 } else { 1 };
+            for _ in 0..reps {
+                let y = problem(x);
+                let sd = if x[0] < 0.5 { 0.01 } else { 0.2 };
+                obs.push(Observation {
+                    x: x.clone(),
+                    y: Some(vec![y[0] + noise(sd), y[1]]),
+                    feasible: true,
+                });
+            }
+        }
+        let r = [1.5, 2.5];
+        let sur = fit(&obs, 2, &r, FitOptions::default().noisy()).unwrap();
+        let scales = &sur.objectives[0].noise_scale;
+        assert_eq!(scales.len(), obs.len());
+        let quiet: Vec<f64> = obs
+            .iter()
+            .zip(scales)
+            .filter(|(o, _)| o.x[0] < 0.5)
+            .map(|(_, s)| *s)
+            .collect();
+        let loud: Vec<f64> = obs
+            .iter()
+            .zip(scales)
+            .filter(|(o, _)| o.x[0] >= 0.5)
+            .map(|(_, s)| *s)
+            .collect();
+        let gmean = |v: &[f64]| (v.iter().map(|s| s.ln()).sum::<f64>() / v.len() as f64).exp();
+        assert!(
+            gmean(&loud) > 10.0 * gmean(&quiet),
+            "quiet {quiet:?}, loud {loud:?}"
+        );
+        // The second objective is noiseless: no replicate spread, no scales.
+        assert!(sur.objectives[1].noise_scale.is_empty());
+        // Through surrogate.json and into a batch, deterministically.
+        let mut back: Surrogate =
+            serde_json::from_str(&serde_json::to_string(&sur).unwrap()).unwrap();
+        back.prepare().unwrap();
+        assert_eq!(back.objectives[0].noise_scale, *scales);
+        let cube = MixedCube::reals(2);
+        let a = propose(&sur, &cube, &[], &[], 4, ProposeOptions::default()).unwrap();
+        let b = propose(&back, &cube, &[], &[], 4, ProposeOptions::default()).unwrap();
+        assert_eq!(a.len(), 4);
+        assert_eq!(a, b);
+        // Without replicates the fit is the homoscedastic one, bit for bit.
+        let once: Vec<Observation> = {
+            let mut seen: Vec<&Vec<f64>> = Vec::new();
+            obs.iter()
+                .filter(|o| {
+                    let new = !seen.contains(&&o.x);
+                    seen.push(&o.x);
+                    new
+                })
+                .cloned()
+                .collect()
+        };
+        let s1 = fit(&once, 2, &r, FitOptions::default().noisy()).unwrap();
+        assert!(s1.objectives.iter().all(|g| g.noise_scale.is_empty()));
     }
 }

@@ -57,6 +57,12 @@ pub struct Gp {
     pub signal_var: f64,
     /// Noise variance (standardised units).
     pub noise_var: f64,
+    /// Per-point multipliers of [`Gp::noise_var`] for the first training points
+    /// (heteroscedastic noise where replicated points show it, [`crate::noise`]); empty:
+    /// every point carries `noise_var`. Points beyond its length carry 1 (believed points
+    /// [`BELIEVED_NOISE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_scale: Vec<f64>,
     /// Log marginal likelihood at the fitted hyperparameters (absent when not fitted).
     pub log_likelihood: Option<f64>,
     /// Points the hyperparameters were fitted on (0: unknown, i.e. all; fewer than the
@@ -295,13 +301,18 @@ fn prior_mean_fit(
 /// matrix is not positive definite.
 #[cfg(test)]
 fn lml_and_grad(x: &[Vec<f64>], y: &[f64], theta: &[f64]) -> Option<(f64, Vec<f64>)> {
-    lml_and_grad_pd(&PairDiffs::new(x), y, theta)
+    lml_and_grad_pd(&PairDiffs::new(x), y, theta, &[])
 }
 
 /// The log marginal likelihood and gradient on precomputed pair differences: one kernel build (keeping each pair's
 /// kernel value and derivative factor), one Cholesky, one inverse, then O(n²d) for the
-/// gradient.
-fn lml_and_grad_pd(pd: &PairDiffs, y: &[f64], theta: &[f64]) -> Option<(f64, Vec<f64>)> {
+/// gradient. `scale`: per-point multipliers of the noise variance (empty: all 1).
+fn lml_and_grad_pd(
+    pd: &PairDiffs,
+    y: &[f64],
+    theta: &[f64],
+    scale: &[f64],
+) -> Option<(f64, Vec<f64>)> {
     let n = pd.n;
     let d = pd.d;
     let (ls, sf2, sn2) = unpack(theta, d);
@@ -312,8 +323,10 @@ fn lml_and_grad_pd(pd: &PairDiffs, y: &[f64], theta: &[f64]) -> Option<(f64, Vec
     let mut k = Mat::<f64>::zeros(n, n);
     // Only the lower triangle is filled (the Cholesky reads no more).
     let mut p = 0;
+    let scale_at = |j: usize| scale.get(j).copied().unwrap_or(1.0);
     for j in 0..n {
-        k[(j, j)] = sf2 + sn2;
+        // sn2 · 1 is sn2 exactly: without scales, the homoscedastic bits.
+        k[(j, j)] = sf2 + sn2 * scale_at(j);
         for i in j + 1..n {
             let dv = &pd.v[p * d..(p + 1) * d];
             let r2: f64 = dv.iter().zip(&inv2).map(|(a, b)| a * b).sum();
@@ -356,7 +369,7 @@ fn lml_and_grad_pd(pd: &PairDiffs, y: &[f64], theta: &[f64]) -> Option<(f64, Vec
         }
         let w = aj * aj - kinv[(j, j)];
         g[d] += 0.5 * w * sf2;
-        g[d + 1] += 0.5 * w * (sn2 - MIN_NOISE);
+        g[d + 1] += 0.5 * w * (sn2 - MIN_NOISE) * scale_at(j);
     }
     for q in 0..d {
         g[q] = gl[q] * inv2[q];
@@ -444,7 +457,7 @@ impl Gp {
     /// Fits a GP to `(x, y)`: standardises `y`, then maximises the penalised marginal
     /// likelihood from `opts.restarts` starts and keeps the best.
     pub fn fit(x: Vec<Vec<f64>>, y: &[f64], opts: GpFitOptions) -> Result<Gp, BoError> {
-        Gp::fit_from(x, y, opts, None, None)
+        Gp::fit_from(x, y, opts, None, None, None)
     }
 
     /// The log-hyperparameters `[ln ℓ_1..ln ℓ_d, ln σ_f², ln σ_n²]` (a warm start for the
@@ -459,12 +472,15 @@ impl Gp {
     /// [`Gp::fit`] with an optional warm start (log-hyperparameters, tried first, e.g. the
     /// previous fit's [`Gp::theta`]) and optional precomputed pair differences of the fitted
     /// points (those of [`fit_subset`]`(n, opts.max_fit_points)`), shared across objectives.
+    /// `noise_scale`: per-point multipliers of the fitted noise variance (one per point,
+    /// positive; [`crate::noise::replicate_noise`]), `None` for homoscedastic noise.
     pub fn fit_from(
         x: Vec<Vec<f64>>,
         y: &[f64],
         opts: GpFitOptions,
         warm: Option<&[f64]>,
         pairs: Option<&PairDiffs>,
+        noise_scale: Option<&[f64]>,
     ) -> Result<Gp, BoError> {
         let n = x.len();
         if n == 0 || n != y.len() {
@@ -480,6 +496,16 @@ impl Gp {
         if y.iter().any(|v| !v.is_finite()) || x.iter().flatten().any(|v| !v.is_finite()) {
             return Err(BoError::Invalid("GP data contains NaN or infinity".into()));
         }
+        if let Some(s) = noise_scale {
+            if s.len() != n || s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(BoError::Invalid(format!(
+                    "GP noise scales: need {n} positive finite values, got {} ({:?}…)",
+                    s.len(),
+                    &s[..s.len().min(4)]
+                )));
+            }
+        }
+        let noise_scale: Vec<f64> = noise_scale.map(<[f64]>::to_vec).unwrap_or_default();
         let warm = warm.filter(|t| t.len() == d + 2 && t.iter().all(|v| v.is_finite()));
         let y_mean = y.iter().sum::<f64>() / n as f64;
         let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
@@ -502,6 +528,11 @@ impl Gp {
             }
         };
         let ysub: Vec<f64> = sub.iter().map(|&i| ys[i]).collect();
+        let scale_sub: Vec<f64> = if noise_scale.is_empty() {
+            Vec::new()
+        } else {
+            sub.iter().map(|&i| noise_scale[i]).collect()
+        };
 
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let mut normal = || {
@@ -535,7 +566,7 @@ impl Gp {
         let mut best: Option<(Vec<f64>, f64)> = None;
         for (si, theta0) in starts.into_iter().enumerate() {
             let obj = |t: &[f64]| {
-                let (l, g) = lml_and_grad_pd(pd, &ysub, t)?;
+                let (l, g) = lml_and_grad_pd(pd, &ysub, t, &scale_sub)?;
                 let (lp, gp) = log_prior(t, opts.noise_prior);
                 Some((
                     -(l + lp),
@@ -566,6 +597,7 @@ impl Gp {
             lengthscales,
             signal_var,
             noise_var,
+            noise_scale,
             log_likelihood,
             fit_points: sub.len(),
             believed_from: None,
@@ -606,6 +638,7 @@ impl Gp {
             lengthscales,
             signal_var,
             noise_var,
+            noise_scale: Vec::new(),
             log_likelihood: None,
             fit_points: 0,
             believed_from: None,
@@ -627,8 +660,13 @@ impl Gp {
                 self.signal_var,
                 self.noise_var + jitter,
             );
-            for i in self.believed_from.unwrap_or(n)..n {
-                k[(i, i)] += self.diag_noise(i) - self.noise_var;
+            // Scaled and believed points: the difference from the noise added above (none
+            // for a homoscedastic GP, whose bits stay those of one addition).
+            for i in 0..n {
+                let own = self.diag_noise(i);
+                if own != self.noise_var {
+                    k[(i, i)] += own - self.noise_var;
+                }
             }
             if let Ok(llt) = k.llt(Side::Lower) {
                 let ymat = Mat::<f64>::from_fn(n, 1, |i, _| self.y[i]);
@@ -653,7 +691,7 @@ impl Gp {
     fn diag_noise(&self, i: usize) -> f64 {
         match self.believed_from {
             Some(b) if i >= b => BELIEVED_NOISE.min(self.noise_var),
-            _ => self.noise_var,
+            _ => self.noise_var * self.noise_scale.get(i).copied().unwrap_or(1.0),
         }
     }
 
@@ -847,6 +885,7 @@ impl Gp {
             y: self.y.clone(),
             lengthscales: self.lengthscales.clone(),
             trend: self.trend.clone(),
+            noise_scale: self.noise_scale.clone(),
             cache: None,
             believed_from: if believed {
                 self.believed_from.or(Some(self.x.len()))

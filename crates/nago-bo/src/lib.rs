@@ -6,6 +6,7 @@
 //! - [`design`]: the space-filling initial design (Owen-scrambled Sobol).
 //! - [`gp`]: one Gaussian process per objective (Matérn-5/2, ARD, fitted noise), fitted by
 //!   maximising the log marginal likelihood (plus weak priors) from several seeded starts.
+//! - [`noise`]: heteroscedastic noise from replicated points (per-point noise scales).
 //! - [`pareto`]: non-dominated sorting, crowding distance, exact hypervolume in 1–3 D.
 //! - [`acq`]: expected improvement (1 objective), exact expected hypervolume improvement
 //!   (2 objectives), quasi-Monte-Carlo EHVI (3 objectives), times the probability of
@@ -28,6 +29,7 @@ pub mod gp;
 mod lbfgs;
 pub mod mf;
 pub mod nehvi;
+pub mod noise;
 pub mod optimize;
 pub mod pareto;
 pub mod space;
