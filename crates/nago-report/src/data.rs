@@ -134,6 +134,22 @@ pub struct StudyData {
     pub warnings: Vec<String>,
     /// What nago-update wrote, when `trials.parquet` and `pareto.parquet` exist.
     pub tables: Option<Tables>,
+    /// What the report takes from `surrogate.json`, read once by [`StudyData::load`] (the file
+    /// carries the GP's data, large at 1000 observations); `None` when it is absent or
+    /// unreadable (a warning says which).
+    pub surrogate: Option<SurrogateFacts>,
+}
+
+/// The few facts the report takes from `surrogate.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurrogateFacts {
+    /// The objective metrics the model was fitted on, in order (the facts below count only
+    /// when they are this study's objectives).
+    pub objectives: Vec<String>,
+    /// The recorded reference point (model units).
+    pub reference: Vec<f64>,
+    /// [`SurrogateFile::model_hypervolume`].
+    pub model_hypervolume: Option<f64>,
 }
 
 /// The facts taken from nago-update's tables rather than recomputed.
@@ -293,6 +309,20 @@ impl StudyData {
                 None
             }
         };
+        let surrogate = match SurrogateFile::read(&dir) {
+            Ok(s) => s.map(|s| SurrogateFacts {
+                objectives: s.objectives,
+                reference: s.reference,
+                model_hypervolume: s.model_hypervolume,
+            }),
+            Err(e) => {
+                warnings.push(format!(
+                    "{e:#} (the reference point is recomputed from the trials, the model's \
+                     hypervolume is not shown)"
+                ));
+                None
+            }
+        };
         Ok(StudyData {
             dir,
             study,
@@ -301,6 +331,7 @@ impl StudyData {
             records,
             warnings,
             tables,
+            surrogate,
         })
     }
 
@@ -395,12 +426,10 @@ impl StudyData {
             .iter()
             .filter_map(|t| obj.evaluate(t.result.as_ref()?).y)
             .collect();
-        let recorded = SurrogateFile::read(&self.dir)
-            .ok()
-            .flatten()
-            .filter(|s| s.objectives == obj.names())
-            .map(|s| s.reference);
-        let reference = obj.reference(recorded.as_deref(), &ys);
+        let recorded = self
+            .surrogate_for_this_study()
+            .map(|s| s.reference.as_slice());
+        let reference = obj.reference(recorded, &ys);
         (
             nago_study::update::model_budget(&self.study, &self.records),
             reference,
@@ -411,11 +440,15 @@ impl StudyData {
     /// (surrogate.json's `model_hypervolume`, when it is for this study's objectives): the
     /// front without the luck of single noisy observations, beside the observed one.
     pub fn model_hypervolume(&self) -> Option<f64> {
-        SurrogateFile::read(&self.dir)
-            .ok()
-            .flatten()
+        self.surrogate_for_this_study()?.model_hypervolume
+    }
+
+    /// [`StudyData::surrogate`] when it was fitted on this study's objectives (an edited
+    /// study's old surrogate.json does not count).
+    fn surrogate_for_this_study(&self) -> Option<&SurrogateFacts> {
+        self.surrogate
+            .as_ref()
             .filter(|s| s.objectives == self.model().names())
-            .and_then(|s| s.model_hypervolume)
     }
 
     /// The hypervolume of the observed front now: the last of trials.parquet's column, else

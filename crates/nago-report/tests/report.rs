@@ -138,6 +138,21 @@ fn hypervolume_trace_equals_nago_updates_column() {
         );
         assert!(text.contains(&line), "{text}");
     }
+    // surrogate.json is read once, at load; a corrupt one is a warning naming it, the
+    // report goes on without the model's hypervolume and with the recomputed reference.
+    assert_eq!(d2.surrogate.as_ref().unwrap().reference, sur.reference);
+    let sp = d2.dir.surrogate_path();
+    std::fs::write(&sp, b"{ truncated").unwrap();
+    let d3 = StudyData::load(s.path()).unwrap();
+    assert!(d3.surrogate.is_none());
+    assert_eq!(d3.model_hypervolume(), None);
+    assert_eq!(d3.warnings.len(), 1, "{:?}", d3.warnings);
+    assert!(
+        d3.warnings[0].contains(&sp.display().to_string()),
+        "{:?}",
+        d3.warnings
+    );
+    assert_eq!(d3.observed_hypervolume(), col.last().copied());
 }
 
 #[test]
