@@ -652,6 +652,18 @@ impl Gp {
     /// growing jitter if the matrix is numerically singular.
     pub fn prepare(&mut self) -> Result<(), BoError> {
         let n = self.x.len();
+        // Scales read from a file are checked as the fit checks them.
+        if self.noise_scale.len() > n
+            || self
+                .noise_scale
+                .iter()
+                .any(|v| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(BoError::Invalid(format!(
+                "GP noise scales: need at most {n} positive finite values, got {}",
+                self.noise_scale.len()
+            )));
+        }
         let mut jitter = 0.0;
         for _ in 0..6 {
             let mut k = kernel_matrix(
