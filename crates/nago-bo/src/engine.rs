@@ -262,6 +262,8 @@ pub fn fit(
         || warm.is_none_or(|w| w.warm_fits + 1 >= crate::defaults::FULL_FIT_EVERY);
     let mut objectives = Vec::with_capacity(n_objectives);
     let mut all_full = true;
+    // The replicated points of the design, grouped once for every objective's noise model.
+    let replicates = crate::noise::Replicates::new(&x);
     for k in 0..n_objectives {
         let y: Vec<f64> = with_y
             .iter()
@@ -271,7 +273,7 @@ pub fn fit(
         go.seed = opts.gp.seed.wrapping_add(k as u64);
         let theta = warm.map(|w| w.objectives[k].theta.clone());
         // Heteroscedastic noise where replicated points show it (else None: homoscedastic).
-        let scales = crate::noise::replicate_noise(&x, &y).and_then(|r| r.scales);
+        let scales = replicates.noise(&y).and_then(|r| r.scales);
         let scales = scales.as_deref();
         let g = if scheduled_full {
             Gp::fit_from(x.clone(), &y, go, theta.as_deref(), Some(&pairs), scales)?

@@ -297,6 +297,25 @@ fn prior_mean_fit(
     (y_mean + off * y_std, b.iter().map(|v| v * y_std).collect())
 }
 
+/// Checks per-point noise scales of `n` points: positive and finite, exactly `n` of them
+/// (`exact`, a fit) or at most `n` (a loaded model, whose later points have scale 1).
+fn check_noise_scale(scales: &[f64], n: usize, exact: bool) -> Result<(), BoError> {
+    let count_ok = if exact {
+        scales.len() == n
+    } else {
+        scales.len() <= n
+    };
+    if count_ok && scales.iter().all(|v| v.is_finite() && *v > 0.0) {
+        return Ok(());
+    }
+    let need = if exact { "" } else { "at most " };
+    Err(BoError::Invalid(format!(
+        "GP noise scales: need {need}{n} positive finite values, got {} ({:?}…)",
+        scales.len(),
+        &scales[..scales.len().min(4)]
+    )))
+}
+
 /// Log marginal likelihood, its gradient w.r.t. the log-parameters, or `None` when the kernel
 /// matrix is not positive definite.
 #[cfg(test)]
@@ -497,13 +516,7 @@ impl Gp {
             return Err(BoError::Invalid("GP data contains NaN or infinity".into()));
         }
         if let Some(s) = noise_scale {
-            if s.len() != n || s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(BoError::Invalid(format!(
-                    "GP noise scales: need {n} positive finite values, got {} ({:?}…)",
-                    s.len(),
-                    &s[..s.len().min(4)]
-                )));
-            }
+            check_noise_scale(s, n, true)?;
         }
         let noise_scale: Vec<f64> = noise_scale.map(<[f64]>::to_vec).unwrap_or_default();
         let warm = warm.filter(|t| t.len() == d + 2 && t.iter().all(|v| v.is_finite()));
@@ -652,18 +665,9 @@ impl Gp {
     /// growing jitter if the matrix is numerically singular.
     pub fn prepare(&mut self) -> Result<(), BoError> {
         let n = self.x.len();
-        // Scales read from a file are checked as the fit checks them.
-        if self.noise_scale.len() > n
-            || self
-                .noise_scale
-                .iter()
-                .any(|v| !(v.is_finite() && *v > 0.0))
-        {
-            return Err(BoError::Invalid(format!(
-                "GP noise scales: need at most {n} positive finite values, got {}",
-                self.noise_scale.len()
-            )));
-        }
+        // Scales read from a file are checked as the fit checks them (points added by
+        // `extend` after a fit have none: scale 1).
+        check_noise_scale(&self.noise_scale, n, false)?;
         let mut jitter = 0.0;
         for _ in 0..6 {
             let mut k = kernel_matrix(

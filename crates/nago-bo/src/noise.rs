@@ -43,43 +43,75 @@ pub struct ReplicateNoise {
     pub scales: Option<Vec<f64>>,
 }
 
-/// The replicate analysis of observations `(x, y)` of one objective: `None` when fewer than
-/// two points were evaluated more than once with different results (nothing to compare).
-/// Points are replicates when their coordinates are equal (snapped points are; −0 and +0 are
-/// one point). Replicates that agree exactly say only that the noise there is below the
-/// metric's resolution (accuracy on a few hundred test images is quantised, so two seeds
-/// can tie): such a point is left out of the test and of the estimate and keeps scale 1,
-/// never a noise-free point.
-pub fn replicate_noise(x: &[Vec<f64>], y: &[f64]) -> Option<ReplicateNoise> {
-    let n = x.len().min(y.len());
-    // −0 + 0 = +0: one key for the two zeros.
-    let keys: Vec<Vec<f64>> = x[..n]
-        .iter()
-        .map(|r| r.iter().map(|v| v + 0.0).collect())
-        .collect();
-    let cmp = |a: &Vec<f64>, b: &Vec<f64>| {
-        a.iter()
-            .zip(b)
-            .map(|(p, q)| p.total_cmp(q))
-            .find(|o| o.is_ne())
-            .unwrap_or(a.len().cmp(&b.len()))
-    };
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| cmp(&keys[i], &keys[j]).then(i.cmp(&j)));
-    // Agreement to rounding (a mean of equal values can be an ulp off them) is a tie.
-    let magnitude = y[..n].iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let tie = (1e-10 * magnitude).powi(2);
-    // Runs of equal points with at least two members and a spread: (members, variance).
-    let mut groups: Vec<(Vec<usize>, f64)> = Vec::new();
-    let mut tied = 0;
-    let mut start = 0;
-    while start < n {
-        let mut end = start + 1;
-        while end < n && cmp(&keys[order[start]], &keys[order[end]]).is_eq() {
-            end += 1;
+/// The points of a design that were evaluated more than once: computed once per design and
+/// shared by every objective's [`Replicates::noise`] (the grouping sorts the points; the
+/// analysis per objective is linear-time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replicates {
+    /// Observations in the design.
+    n: usize,
+    /// Indices of each point evaluated at least twice, in sorted point order.
+    sets: Vec<Vec<usize>>,
+}
+
+impl Replicates {
+    /// Groups the observations `x` by point. Points are replicates when their coordinates are
+    /// equal (snapped points are; −0 and +0 are one point).
+    pub fn new(x: &[Vec<f64>]) -> Replicates {
+        let n = x.len();
+        // −0 + 0 = +0: one key for the two zeros.
+        let keys: Vec<Vec<f64>> = x
+            .iter()
+            .map(|r| r.iter().map(|v| v + 0.0).collect())
+            .collect();
+        let cmp = |a: &Vec<f64>, b: &Vec<f64>| {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| p.total_cmp(q))
+                .find(|o| o.is_ne())
+                .unwrap_or(a.len().cmp(&b.len()))
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&i, &j| cmp(&keys[i], &keys[j]).then(i.cmp(&j)));
+        let mut sets = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n && cmp(&keys[order[start]], &keys[order[end]]).is_eq() {
+                end += 1;
+            }
+            if end - start >= 2 {
+                sets.push(order[start..end].to_vec());
+            }
+            start = end;
         }
-        if end - start >= 2 {
-            let members = order[start..end].to_vec();
+        Replicates { n, sets }
+    }
+
+    /// Whether any point was evaluated more than once.
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    /// The replicate analysis of one objective's outputs `y` (one per observation of the
+    /// design): `None` when fewer than two points were evaluated more than once with
+    /// different results (nothing to compare) or when `y` is shorter than the design.
+    /// Replicates that agree exactly say only that the noise there is below the metric's
+    /// resolution (accuracy on a few hundred test images is quantised, so two seeds can tie):
+    /// such a point is left out of the test and of the estimate and keeps scale 1, never a
+    /// noise-free point.
+    pub fn noise(&self, y: &[f64]) -> Option<ReplicateNoise> {
+        if self.sets.is_empty() || y.len() < self.n {
+            return None;
+        }
+        let n = self.n;
+        // Agreement to rounding (a mean of equal values can be an ulp off them) is a tie.
+        let magnitude = y[..n].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let tie = (1e-10 * magnitude).powi(2);
+        // Replicated points with a spread: (members, variance).
+        let mut groups: Vec<(&[usize], f64)> = Vec::new();
+        let mut tied = 0;
+        for members in &self.sets {
             let m = members.len() as f64;
             let mean = members.iter().map(|&i| y[i]).sum::<f64>() / m;
             let var = members.iter().map(|&i| (y[i] - mean).powi(2)).sum::<f64>() / (m - 1.0);
@@ -89,8 +121,21 @@ pub fn replicate_noise(x: &[Vec<f64>], y: &[f64]) -> Option<ReplicateNoise> {
                 tied += 1;
             }
         }
-        start = end;
+        analyse(n, &groups, tied)
     }
+}
+
+/// The replicate analysis of observations `(x, y)` of one objective:
+/// [`Replicates::new`]`(x)`[`.noise(y)`](Replicates::noise). With several objectives over one
+/// design, group once and call [`Replicates::noise`] per objective.
+pub fn replicate_noise(x: &[Vec<f64>], y: &[f64]) -> Option<ReplicateNoise> {
+    let n = x.len().min(y.len());
+    Replicates::new(&x[..n]).noise(&y[..n])
+}
+
+/// Bartlett's test and the shrunk scales over the replicated points with a spread
+/// (`groups`: members and sample variance) of `n` observations.
+fn analyse(n: usize, groups: &[(&[usize], f64)], tied: usize) -> Option<ReplicateNoise> {
     if groups.len() < 2 {
         return None;
     }
@@ -123,7 +168,8 @@ pub fn replicate_noise(x: &[Vec<f64>], y: &[f64]) -> Option<ReplicateNoise> {
         .iter()
         .map(|(g, v)| {
             let h = (g.len() as f64 - 1.0) / 2.0;
-            (v.ln() - (digamma_half(h) - h.ln()), trigamma_half(h))
+            let (psi, psi1) = digamma_trigamma_half(h);
+            (v.ln() - (psi - h.ln()), psi1)
         })
         .collect();
     let mu = z.iter().map(|(v, _)| v).sum::<f64>() / k;
@@ -134,7 +180,7 @@ pub fn replicate_noise(x: &[Vec<f64>], y: &[f64]) -> Option<ReplicateNoise> {
         let mut s = vec![1.0; n];
         for ((g, _), (zg, vg)) in groups.iter().zip(&z) {
             let shrunk = tau2 / (tau2 + vg) * (zg - mu);
-            for &i in g {
+            for &i in g.iter() {
                 s[i] = shrunk.exp();
             }
         }
@@ -150,40 +196,23 @@ pub fn replicate_noise(x: &[Vec<f64>], y: &[f64]) -> Option<ReplicateNoise> {
     })
 }
 
-/// ψ(h), the digamma function, at a positive multiple `h` of ½.
-fn digamma_half(h: f64) -> f64 {
+/// ψ(h) and ψ'(h), the digamma and trigamma functions, at a positive multiple `h` of ½: by
+/// the recurrences ψ(x + 1) = ψ(x) + 1/x and ψ'(x + 1) = ψ'(x) − 1/x² from ψ(½), ψ'(½) or
+/// ψ(1), ψ'(1).
+fn digamma_trigamma_half(h: f64) -> (f64, f64) {
     const EULER: f64 = 0.577_215_664_901_532_9;
-    let mut x = if (h * 2.0).round() as i64 % 2 == 1 {
-        0.5
-    } else {
-        1.0
-    };
-    let mut v = if x == 0.5 {
-        -EULER - 2.0 * std::f64::consts::LN_2
-    } else {
-        -EULER
-    };
-    while x < h - 0.25 {
-        v += 1.0 / x;
-        x += 1.0;
-    }
-    v
-}
-
-/// ψ'(h), the trigamma function, at a positive multiple `h` of ½.
-fn trigamma_half(h: f64) -> f64 {
     let pi2 = std::f64::consts::PI * std::f64::consts::PI;
-    let mut x = if (h * 2.0).round() as i64 % 2 == 1 {
-        0.5
+    let (mut x, mut psi, mut psi1) = if (h * 2.0).round() as i64 % 2 == 1 {
+        (0.5, -EULER - 2.0 * std::f64::consts::LN_2, pi2 / 2.0)
     } else {
-        1.0
+        (1.0, -EULER, pi2 / 6.0)
     };
-    let mut v = if x == 0.5 { pi2 / 2.0 } else { pi2 / 6.0 };
     while x < h - 0.25 {
-        v -= 1.0 / (x * x);
+        psi += 1.0 / x;
+        psi1 -= 1.0 / (x * x);
         x += 1.0;
     }
-    v
+    (psi, psi1)
 }
 
 /// The survival function of the χ² distribution with `df ≥ 1` degrees of freedom at `x`
@@ -266,8 +295,9 @@ mod tests {
             (1.5, 0.036_489_973_978_576_52, 0.934_802_200_544_679_3),
             (4.0, 1.256_117_668_431_800_5, 0.283_822_955_737_115_65),
         ] {
-            assert!((digamma_half(h) - psi).abs() < 1e-12, "ψ({h})");
-            assert!((trigamma_half(h) - psi1).abs() < 1e-12, "ψ'({h})");
+            let (got, got1) = digamma_trigamma_half(h);
+            assert!((got - psi).abs() < 1e-12, "ψ({h})");
+            assert!((got1 - psi1).abs() < 1e-12, "ψ'({h})");
         }
     }
 
@@ -292,6 +322,29 @@ mod tests {
             }
         }
         (x, y)
+    }
+
+    #[test]
+    fn one_grouping_serves_every_objective() {
+        // Two objectives over one design: grouping once gives each objective the analysis
+        // of its own outputs, as the one-objective entry point does.
+        let (x, y1) = replicated(8, 3, |g| if g < 4 { 0.01 } else { 0.2 });
+        let y2: Vec<f64> = y1.iter().map(|v| 1.0 - 2.0 * v).collect();
+        let reps = Replicates::new(&x);
+        assert!(!reps.is_empty());
+        let a = reps.noise(&y1).unwrap();
+        assert_eq!(Some(&a), replicate_noise(&x, &y1).as_ref());
+        assert_eq!(reps.noise(&y2), replicate_noise(&x, &y2));
+        // An affine map of the outputs scales every variance alike (no near-ties here): same
+        // test, same scales.
+        let b = reps.noise(&y2).unwrap();
+        assert!((a.p_value - b.p_value).abs() < 1e-9);
+        for (p, q) in a.scales.unwrap().iter().zip(b.scales.unwrap()) {
+            assert!((p - q).abs() < 1e-9 * p.max(1.0), "{p} {q}");
+        }
+        // Outputs shorter than the design are not analysed.
+        assert_eq!(reps.noise(&y1[..5]), None);
+        assert!(Replicates::new(&x[..1]).is_empty());
     }
 
     #[test]
