@@ -24,8 +24,8 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
-    /// Study preset: `quick`, `smoke`, `paper` (files under pipelines/presets/) or a path to a
-    /// study.json. Used only when the run directory has no study.json yet.
+    /// Study preset: `quick`, `standard`, `smoke`, `paper` (files under pipelines/presets/) or a
+    /// path to a study.json. Used only when the run directory has no study.json yet.
     #[arg(long, default_value = "quick")]
     preset: String,
     /// Study directory.
@@ -80,7 +80,7 @@ fn preset_path(name: &str) -> Result<PathBuf> {
             return Ok(f);
         }
     }
-    bail!("--preset {name}: no such file, and not one of quick, smoke, paper")
+    bail!("--preset {name}: no such file, and not one of quick, standard, smoke, paper")
 }
 
 fn run(args: Args) -> Result<()> {
