@@ -685,3 +685,99 @@ fn largest_final_width_widens_the_chosen_generator_up_to_the_constraints() {
         )
     );
 }
+
+/// The fake trainer of [`train`], reporting the size metrics of the architecture it would
+/// train (sampled from the proposal at its width), for studies whose constraints bound them.
+fn train_sized(run: &str, trial: &str) {
+    train(run, trial);
+    let d = Path::new(run).join("trials").join(trial);
+    let p: nago_store::Proposal =
+        serde_json::from_str(&std::fs::read_to_string(d.join("proposal.json")).unwrap()).unwrap();
+    let study = nago_space::Study::from_json(
+        &std::fs::read_to_string(Path::new(run).join("study.json")).unwrap(),
+    )
+    .unwrap();
+    let known = nago_study::screen::screen(&study, &p.generator, p.seed)
+        .unwrap()
+        .known;
+    let path = d.join("result.json");
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (name, v) in known.pairs() {
+        r[name] = serde_json::json!(v);
+    }
+    r["params"] = serde_json::json!(known.params);
+    r["macs"] = serde_json::json!(known.macs);
+    std::fs::write(path, r.to_string()).unwrap();
+}
+
+/// `search.param_limit: "largest"`: every new search trial is trained at the edge of the
+/// constraints for its seed (one step wider breaks one), a promotion keeps its parent's
+/// width, the model still proposes (it sees the space's fixed width), and the final round
+/// widens its own samples although `final.param_limit` is left at its default.
+#[test]
+fn largest_search_width_trains_every_new_trial_at_the_edge_of_the_constraints() {
+    let d = tempfile::tempdir().unwrap();
+    let a = edited_study(d.path(), |s| {
+        s["space"] = serde_json::json!({"param_limit": {"fixed": 20000},
+                                        "top.n": {"int": [3, 4]}, "mid.n": {"int": [1, 2]},
+                                        "bottom.n": {"int": [3, 4]}});
+        s["constraints"] = serde_json::json!([{"metric": "params", "max": 100000},
+                                              {"metric": "activation_mb", "max": 1.0}]);
+        s["search"]["param_limit"] = serde_json::json!("largest");
+        s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best"});
+    });
+    let rounds = search_with(&a, train_sized);
+    let study = nago_space::Study::from_json(
+        &std::fs::read_to_string(Path::new(&a).join("study.json")).unwrap(),
+    )
+    .unwrap();
+    let passes = |g: &nago_space::Generator, limit: f64, seed: u64| {
+        let h = nago_space::Generator {
+            param_limit: limit,
+            ..*g
+        };
+        nago_study::screen::screen(&study, &h, seed)
+            .unwrap()
+            .passes()
+    };
+    let mut by_origin: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in 0..rounds as u32 {
+        for t in round_trials(&a, r) {
+            if rejected(&a, &t) {
+                continue;
+            }
+            let p: nago_store::Proposal =
+                serde_json::from_value(read_json(&a, &t, "proposal.json")).unwrap();
+            let origin = serde_json::to_value(p.origin).unwrap();
+            *by_origin
+                .entry(origin.as_str().unwrap().to_string())
+                .or_default() += 1;
+            let g = p.generator;
+            match p.origin {
+                nago_store::Origin::Promotion => {
+                    let parent = read_json(&a, p.parent.as_deref().unwrap(), "proposal.json");
+                    assert_eq!(serde_json::to_value(g).unwrap(), parent["generator"], "{t}");
+                }
+                nago_store::Origin::Final => {
+                    // Its own width, from the space's: every sample passes there.
+                    assert!(g.param_limit > 20_000.0, "{t}: {}", g.param_limit);
+                    assert!(passes(&g, g.param_limit, p.seed), "{t}");
+                    let src = read_json(&a, p.source.as_deref().unwrap(), "proposal.json");
+                    let src: nago_space::Generator =
+                        serde_json::from_value(src["generator"].clone()).unwrap();
+                    assert_eq!(study.search_point(&src), study.search_point(&g), "{t}");
+                }
+                _ => {
+                    assert!(g.param_limit > 20_000.0, "{t}: {}", g.param_limit);
+                    assert!(passes(&g, g.param_limit, p.seed), "{t}");
+                    assert!(!passes(&g, g.param_limit + 1.0, p.seed), "{t}");
+                }
+            }
+        }
+    }
+    for o in ["initial", "model", "promotion", "final"] {
+        assert!(by_origin.get(o).is_some_and(|&n| n > 0), "{by_origin:?}");
+    }
+    assert_eq!(by_origin["final"], 2, "{by_origin:?}");
+}

@@ -6,7 +6,7 @@
 //! default.
 
 use crate::json::finite;
-use crate::{Space, SpaceError};
+use crate::{Domain, Generator, Space, SpaceError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -329,6 +329,17 @@ pub struct SearchSpec {
     /// trial on 8,000 images. The final round always evaluates the whole test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_images: Option<u32>,
+    /// The width every new search trial is trained at (`searched` by default: the
+    /// generator's own `param_limit`). `largest` trains each architecture as wide as the
+    /// study's constraints allow, starting from the space's fixed `param_limit`: what the
+    /// search measures is then the network that `final.param_limit: "largest"` trains, not
+    /// a narrower one that ranks graphs differently (a graph that the activation limit stops
+    /// early widens less). The width is no longer searched, so the space must fix
+    /// `param_limit` (the narrowest width tried); the model sees each trial at that fixed
+    /// value ([`Study::search_point`]), and the final round widens its samples too,
+    /// whatever `final.param_limit` says.
+    #[serde(default, skip_serializing_if = "FinalWidth::is_searched")]
+    pub param_limit: FinalWidth,
 }
 
 /// Which generators the final round takes, and how it trains them (`final` in study.json).
@@ -364,11 +375,11 @@ pub struct FinalSpec {
     pub param_limit: FinalWidth,
 }
 
-/// The width of the final round's networks (`final.param_limit`).
+/// The width networks are trained at (`final.param_limit`, `search.param_limit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FinalWidth {
-    /// The generator's own `param_limit`, as the search evaluated it.
+    /// The generator's own `param_limit`, as the search proposed it.
     #[default]
     Searched,
     /// The largest `param_limit` at which every final sample of the generator still meets
@@ -378,6 +389,13 @@ pub enum FinalWidth {
     /// (`select: "best"`): short, low-fidelity trainings cannot tell a wider network's
     /// worth, and at a fixed graph accuracy grows with width while the network underfits.
     Largest,
+}
+
+impl FinalWidth {
+    /// Whether this is the default, the generator's own width.
+    pub fn is_searched(&self) -> bool {
+        *self == FinalWidth::Searched
+    }
 }
 
 /// The rule that picks the final round's generators (`final.select`).
@@ -442,6 +460,7 @@ impl Default for SearchSpec {
             min_channels: default_min_channels(),
             learned_fraction: default_learned_fraction(),
             test_images: None,
+            param_limit: FinalWidth::default(),
         }
     }
 }
@@ -597,18 +616,8 @@ impl Study {
                 ));
             }
         }
-        if f.param_limit == FinalWidth::Largest
-            && !self.constraints.iter().any(|c| {
-                c.max.is_some()
-                    && ["params", "macs", "memory_mb", "activation_mb"].contains(&c.metric.as_str())
-            })
-        {
-            return Err(SpaceError::invalid(
-                "final.param_limit",
-                "\"largest\" widens each final network up to the study's constraints, but no \
-                 constraint bounds its size: add one with a `max` on params, macs, memory_mb or \
-                 activation_mb (e.g. {\"metric\": \"params\", \"max\": 100000})",
-            ));
+        if f.param_limit == FinalWidth::Largest {
+            self.check_size_bounded("final.param_limit", "final network")?;
         }
         if let Some(t) = &f.training {
             Self::validate_training_spec("final.training", t)?;
@@ -814,6 +823,22 @@ impl Study {
                 "a number in [0, 1) (0: every evaluation above chance level counts as learned)",
             ));
         }
+        if s.param_limit == FinalWidth::Largest {
+            self.check_size_bounded("search.param_limit", "search trial's network")?;
+            let fixed = self
+                .space
+                .params()
+                .iter()
+                .any(|p| p.name == "param_limit" && matches!(p.domain, Domain::Fixed(_)));
+            if !fixed {
+                return Err(SpaceError::invalid(
+                    "search.param_limit",
+                    "\"largest\" trains every search trial as wide as the constraints allow, so \
+                     the width is not searched: fix it in the space at the narrowest width to \
+                     start from (e.g. \"param_limit\": {\"fixed\": 20000})",
+                ));
+            }
+        }
         if s.test_images == Some(0) {
             let named = self
                 .objectives
@@ -834,6 +859,39 @@ impl Study {
             }
         }
         Ok(())
+    }
+
+    /// For a `"largest"` width: a constraint that bounds the network's size.
+    fn check_size_bounded(&self, field: &str, what: &str) -> Result<(), SpaceError> {
+        let bounded = self.constraints.iter().any(|c| {
+            c.max.is_some()
+                && ["params", "macs", "memory_mb", "activation_mb"].contains(&c.metric.as_str())
+        });
+        if bounded {
+            return Ok(());
+        }
+        Err(SpaceError::invalid(
+            field,
+            format!(
+                "\"largest\" widens each {what} up to the study's constraints, but no \
+                 constraint bounds its size: add one with a `max` on params, macs, memory_mb or \
+                 activation_mb (e.g. {{\"metric\": \"params\", \"max\": 100000}})"
+            ),
+        ))
+    }
+
+    /// The generator as the search's space knows it: under `search.param_limit: "largest"`,
+    /// a search trial's generator holds the width it was trained at, and the space's fixed
+    /// `param_limit` (the point the search proposed) is put back; otherwise `g` itself.
+    /// What the model is fitted on and what the final round widens from.
+    pub fn search_point(&self, g: &Generator) -> Generator {
+        match self.search.param_limit {
+            FinalWidth::Searched => *g,
+            FinalWidth::Largest => Generator {
+                param_limit: self.space.base().param_limit,
+                ..*g
+            },
+        }
     }
 
     fn validate_training_spec(prefix: &str, t: &TrainingSpec) -> Result<(), SpaceError> {

@@ -548,3 +548,56 @@ fn largest_final_width_needs_a_size_constraint() {
     let s = Study::from_json(&study("{}")).unwrap();
     assert_eq!(s.final_round.param_limit, nago_space::FinalWidth::Searched);
 }
+
+/// `search.param_limit: "largest"` trains every search trial as wide as the constraints allow:
+/// it needs a size constraint and a space that fixes `param_limit` (the width it starts from),
+/// and the model's point of a widened generator is that fixed width again.
+#[test]
+fn largest_search_width_needs_a_fixed_width_and_a_size_constraint() {
+    let doc = |space: serde_json::Value, constraints: serde_json::Value| {
+        let mut d: serde_json::Value = serde_json::from_str(&study("{}")).unwrap();
+        d["space"] = space;
+        d["constraints"] = constraints;
+        d["search"] = serde_json::json!({"param_limit": "largest"});
+        d.to_string()
+    };
+    let bound = serde_json::json!([{"metric": "params", "max": 1e5}]);
+    let fixed = serde_json::json!({"param_limit": {"fixed": 20000}});
+    let searched = serde_json::json!({"param_limit": {"log": [2e4, 1e5]}});
+    let e = Study::from_json(&doc(searched, bound.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("search.param_limit") && e.contains("fix it in the space"),
+        "{e}"
+    );
+    let e = Study::from_json(&doc(fixed.clone(), serde_json::json!([])))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("search.param_limit") && e.contains("no constraint bounds its size"),
+        "{e}"
+    );
+    let s = Study::from_json(&doc(fixed, bound)).unwrap();
+    assert_eq!(s.search.param_limit, nago_space::FinalWidth::Largest);
+    assert_eq!(
+        Study::from_json(&serde_json::to_string(&s).unwrap()).unwrap(),
+        s
+    );
+    let wide = Generator {
+        param_limit: 87_654.0,
+        ..*s.space.base()
+    };
+    assert_eq!(s.search_point(&wide).param_limit, 20_000.0);
+    assert!(s.space.encode(&wide).is_err());
+    assert!(s.space.encode(&s.search_point(&wide)).is_ok());
+    // The default: the generator's own width, which the model sees as it is.
+    let d = Study::from_json(&study(r#"{"param_limit": {"log": [2e4, 1e5]}}"#)).unwrap();
+    assert_eq!(d.search.param_limit, nago_space::FinalWidth::Searched);
+    assert_eq!(d.search_point(&wide), wide);
+    let text = serde_json::to_string(&d.search).unwrap();
+    assert!(!text.contains("param_limit"), "{text}");
+    assert!(serde_json::to_string(&s.search)
+        .unwrap()
+        .contains(r#""param_limit":"largest""#));
+}

@@ -306,7 +306,10 @@ fn fit_surrogate(
         .filter(|(t, _)| t.final_result().is_some())
         .filter(|(t, r)| budget == Some(r.budget) || t.rejected())
         .filter_map(|(t, r)| {
-            let x = study.space.encode(&t.proposal.generator).ok()?;
+            let x = study
+                .space
+                .encode(&study.search_point(&t.proposal.generator))
+                .ok()?;
             let e = obj.evaluate(r);
             let o = Observation {
                 x,

@@ -154,7 +154,9 @@ impl Strategy for FinalRound {
         let study = ctx.study;
         let mut out = Vec::new();
         for t in chosen {
-            let g = t.proposal.generator;
+            // A search trial trained at its own seed's largest width starts from the space's
+            // width again: the final samples are other graphs, with their own edge.
+            let g = study.search_point(&t.proposal.generator);
             let mut seeds = Vec::new();
             // A generator whose samples are mostly rejected still gets `samples` tries per
             // sample before the round goes on without the rest.
@@ -179,7 +181,12 @@ impl Strategy for FinalRound {
                     self.samples * 10
                 );
             }
-            let generator = match study.final_round.param_limit {
+            // Search trials trained at their largest width make a final round at its own.
+            let width = match study.search.param_limit {
+                FinalWidth::Largest => FinalWidth::Largest,
+                FinalWidth::Searched => study.final_round.param_limit,
+            };
+            let generator = match width {
                 FinalWidth::Searched => g,
                 FinalWidth::Largest => Generator {
                     param_limit: largest_param_limit(study, &g, &seeds)

@@ -24,7 +24,8 @@ pub use promotion::Promotions;
 use crate::surrogate::SurrogateFile;
 use crate::trials::{TrialRecord, Trials};
 use anyhow::{bail, Context as _, Result};
-use nago_space::{Generator, Study};
+use final_round::largest_param_limit;
+use nago_space::{FinalWidth, Generator, Study};
 use nago_store::{
     atomic_write_json, derive_seed, Origin, Proposal, RoundProposals, Seen, StudyDir, TrialResult,
     PROPOSAL_SCHEMA, ROUND_SCHEMA,
@@ -449,7 +450,10 @@ impl IdAllocator {
 
 /// Gives the drafts ids and seeds and screens each new architecture ([`crate::screen`]):
 /// the trials to train, and the rejected ones with the result that records why. Promotions
-/// are not screened (their architecture passed when their parent was proposed).
+/// are not screened (their architecture passed when their parent was proposed). Under
+/// `search.param_limit: "largest"`, a new generator that passes is widened to the edge of
+/// the constraints for its seed (a promotion keeps its parent's width, a final sample gets
+/// the final round's).
 #[allow(clippy::type_complexity)]
 fn screened(
     study: &Study,
@@ -482,6 +486,12 @@ fn screened(
         let s = crate::screen::screen(study, &p.generator, p.seed)
             .with_context(|| format!("trial {} (generator {:?})", p.trial, p.generator))?;
         if s.passes() {
+            let mut p = p;
+            let new_generator = matches!(p.origin, Origin::Initial | Origin::Model);
+            if new_generator && study.search.param_limit == FinalWidth::Largest {
+                p.generator.param_limit = largest_param_limit(study, &p.generator, &[p.seed])
+                    .with_context(|| format!("trial {} (generator {:?})", p.trial, p.generator))?;
+            }
             ok.push(p);
         } else {
             let why = format!("not trained: {}", s.violations.join("; "));

@@ -69,7 +69,7 @@ impl Strategy for ModelProposals {
             .iter()
             .map(|t| &t.proposal.generator)
             .chain(&ctx.rejected)
-            .filter_map(|g| space.encode(g).ok())
+            .filter_map(|g| space.encode(&ctx.study.search_point(g)).ok())
             .collect();
         let po = nago_bo::defaults::propose_options(ctx.study.seed, ctx.round as u64);
         let snap = SpaceSnap(space);
