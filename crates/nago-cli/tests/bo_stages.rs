@@ -781,3 +781,25 @@ fn largest_search_width_trains_every_new_trial_at_the_edge_of_the_constraints() 
     }
     assert_eq!(by_origin["final"], 2, "{by_origin:?}");
 }
+
+/// Under `search.param_limit: "largest"` every generator is screened first at the space's
+/// fixed width: a width that no architecture meets the constraints at rejects them all, and
+/// the error says which setting to change.
+#[test]
+fn largest_search_width_names_the_fixed_width_when_nothing_passes() {
+    let d = tempfile::tempdir().unwrap();
+    let a = edited_study(d.path(), |s| {
+        s["space"] = serde_json::json!({"param_limit": {"fixed": 4e6}});
+        s["constraints"] = serde_json::json!([{"metric": "params", "max": 100000}]);
+        s["search"]["param_limit"] = serde_json::json!("largest");
+    });
+    let (code, out, err) = run("nago-propose", &["--run", &a]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("rejected before training")
+            && err.contains("search.param_limit \"largest\"")
+            && err.contains("space's param_limit, 4000000"),
+        "{err}"
+    );
+    assert!(!Path::new(&a).join("rounds/0000/proposals.json").exists());
+}

@@ -492,8 +492,9 @@ impl StudyData {
         out
     }
 
-    /// The generator hyperparameters that vary across the study's trials (the searched ones),
-    /// in `Generator::flat()` order; all of the main eight when nothing varies yet.
+    /// The generator hyperparameters that vary across the study's trials (the searched ones,
+    /// and `param_limit` where `search.param_limit: "largest"` widens each trial), in
+    /// `Generator::flat()` order; all of the main eight when nothing varies yet.
     pub fn varying_params(&self) -> Vec<String> {
         let flats: Vec<Vec<(String, FlatValue)>> = self
             .trials

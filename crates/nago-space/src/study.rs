@@ -370,7 +370,7 @@ pub struct FinalSpec {
     #[serde(default)]
     pub training: Option<TrainingSpec>,
     /// The parameter limit (width) the final round samples each chosen generator at
-    /// (`searched` by default).
+    /// (`searched` by default; `search.param_limit: "largest"` makes it `largest`).
     #[serde(default)]
     pub param_limit: FinalWidth,
 }

@@ -244,7 +244,7 @@ fn the_presets_parse() {
             n += 1;
         }
     }
-    assert!(n >= 3, "quick, paper and smoke presets");
+    assert!(n >= 4, "quick, standard, paper and smoke presets");
 }
 
 /// A study with one field of the smoke preset changed by `edit` (a JSON-pointer-like path).

@@ -32,7 +32,8 @@ pub struct Proposal {
     #[serde(default)]
     pub origin: Origin,
     /// For a final trial: the search trial whose generator it samples (its generator may
-    /// differ in `param_limit` alone, under `final.param_limit: "largest"`).
+    /// differ in `param_limit` alone, under `final.param_limit` or `search.param_limit`
+    /// `"largest"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }

@@ -59,9 +59,12 @@ impl FinalRound {
             {
                 continue;
             }
+            // One candidate per search point: under `search.param_limit: "largest"` two seeds
+            // of one generator were trained at different widths.
+            let point = ctx.study.search_point(&t.proposal.generator);
             match cand
                 .iter_mut()
-                .find(|c| c.0.proposal.generator == t.proposal.generator)
+                .find(|c| ctx.study.search_point(&c.0.proposal.generator) == point)
             {
                 Some(c) if best && r.budget > c.2 => *c = (t, y, r.budget),
                 Some(_) => {}
@@ -182,14 +185,14 @@ impl Strategy for FinalRound {
                 );
             }
             // Search trials trained at their largest width make a final round at its own.
-            let width = match study.search.param_limit {
-                FinalWidth::Largest => FinalWidth::Largest,
-                FinalWidth::Searched => study.final_round.param_limit,
+            let (width, field) = match study.search.param_limit {
+                FinalWidth::Largest => (FinalWidth::Largest, "search.param_limit"),
+                FinalWidth::Searched => (study.final_round.param_limit, "final.param_limit"),
             };
             let generator = match width {
                 FinalWidth::Searched => g,
                 FinalWidth::Largest => Generator {
-                    param_limit: largest_param_limit(study, &g, &seeds)
+                    param_limit: largest_param_limit(study, &g, &seeds, field)
                         .with_context(|| format!("final samples of trial {}", t.id()))?,
                     ..g
                 },
@@ -213,7 +216,13 @@ impl Strategy for FinalRound {
 /// width multiplier does, and every size metric grows with it, so the passing limits are an
 /// interval that starts at `g.param_limit`: doubling finds a failing limit, bisection its
 /// edge.
-pub fn largest_param_limit(study: &Study, g: &Generator, seeds: &[u64]) -> Result<f64> {
+/// `field` names the study's setting that asked for it, for the error.
+pub fn largest_param_limit(
+    study: &Study,
+    g: &Generator,
+    seeds: &[u64],
+    field: &str,
+) -> Result<f64> {
     let passes = |limit: f64| -> Result<bool> {
         let h = Generator {
             param_limit: limit,
@@ -238,9 +247,9 @@ pub fn largest_param_limit(study: &Study, g: &Generator, seeds: &[u64]) -> Resul
         doublings += 1;
         if doublings == 60 {
             bail!(
-                "final.param_limit \"largest\": the networks meet the constraints at every \
-                 width up to param_limit {lo:e}; give a constraint with a `max` on params, \
-                 macs, memory_mb or activation_mb"
+                "{field} \"largest\": the networks meet the constraints at every width up to \
+                 param_limit {lo:e}; give a constraint with a `max` on params, macs, memory_mb \
+                 or activation_mb"
             );
         }
     }
@@ -311,7 +320,7 @@ mod tests {
         let mut binding = Vec::new();
         for g in [&shallow, &deep] {
             assert!(passes_all(g, g.param_limit));
-            let l = largest_param_limit(&study, g, &seeds).unwrap();
+            let l = largest_param_limit(&study, g, &seeds, "final.param_limit").unwrap();
             assert!(l > 1.5 * g.param_limit, "{l}");
             assert!(passes_all(g, l) && !passes_all(g, l + 1.0), "{l}");
             // One sample is at its edge: one more width step breaks a constraint.
@@ -337,7 +346,7 @@ mod tests {
         assert!(binding[1].contains("activation_mb is"), "{binding:?}");
         // Nothing to widen: the limit stays.
         assert_eq!(
-            largest_param_limit(&study, &shallow, &[]).unwrap(),
+            largest_param_limit(&study, &shallow, &[], "final.param_limit").unwrap(),
             20_000.0
         );
     }

@@ -322,10 +322,19 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
                 rejected.extend(bad);
             }
             if props.is_empty() {
+                let widened = if study.search.param_limit == FinalWidth::Largest {
+                    format!(
+                        " (under search.param_limit \"largest\", each is screened first at the \
+                         space's param_limit, {}: make it a width that meets the constraints)",
+                        study.space.base().param_limit
+                    )
+                } else {
+                    String::new()
+                };
                 bail!(
                     "every one of the {} generators proposed in {MAX_SCREEN_PASSES} passes was \
                  rejected before training ({}); loosen the constraints or search.min_channels, \
-                 or narrow the space to generators that satisfy them",
+                 or narrow the space to generators that satisfy them{widened}",
                     rejected.len(),
                     rejected
                         .first()
@@ -489,8 +498,11 @@ fn screened(
             let mut p = p;
             let new_generator = matches!(p.origin, Origin::Initial | Origin::Model);
             if new_generator && study.search.param_limit == FinalWidth::Largest {
-                p.generator.param_limit = largest_param_limit(study, &p.generator, &[p.seed])
-                    .with_context(|| format!("trial {} (generator {:?})", p.trial, p.generator))?;
+                p.generator.param_limit =
+                    largest_param_limit(study, &p.generator, &[p.seed], "search.param_limit")
+                        .with_context(|| {
+                            format!("trial {} (generator {:?})", p.trial, p.generator)
+                        })?;
             }
             ok.push(p);
         } else {
