@@ -22,7 +22,7 @@ submitted (a `killed` result counts as unfinished), then the update job.
 
 Study:
   --run DIR             study directory (env NAGO_RUN)                     [required]
-  --preset P            preset for a new study: smoke, quick, paper (pipelines/presets/P.json)
+  --preset P            preset for a new study: smoke, quick, standard, paper (pipelines/presets/P.json)
                         or a study.json path; ignored if DIR/study.json exists
                         (env NAGO_PRESET, default quick)
   --bin-dir DIR         directory of the nago-* binaries, as seen from the compute nodes

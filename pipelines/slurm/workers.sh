@@ -16,7 +16,7 @@ limits how long a job may run: each worker lives for the whole study (or until i
 
   --run DIR          study directory                                         [required]
   --workers N        tasks in the array (default 2)
-  --preset P         preset for a new study (smoke, quick, paper or a study.json path)
+  --preset P         preset for a new study (smoke, quick, standard, paper or a study.json path)
   --bin-dir DIR      the nago-* binaries as seen from the compute nodes (default target/release)
   --cpus N           CPUs per worker, also the trainer's threads (default 1)
   --partition P, --account A, --mem M, --time T, --gpus N (as --gres=gpu:N)

@@ -241,3 +241,36 @@ fn killed_search_resumes_with_every_trial_once() {
     assert_eq!(rows.len(), n, "duplicate rows in trials.parquet");
     assert_eq!(n, results(&sd).len());
 }
+
+/// An unknown preset is refused before anything is written, naming every preset file there
+/// is: the repository's and those in `pipelines/presets` of the working directory (a new
+/// preset is listed without a code change).
+#[test]
+fn an_unknown_preset_names_the_presets_there_are() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("r");
+    let local = d.path().join("pipelines/presets");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("zz-new.json"), "{}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nago-search"))
+        .args(["--preset", "no-such-preset", "--run"])
+        .arg(&run)
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--preset no-such-preset"), "{err}");
+    let mut n = 0;
+    for e in std::fs::read_dir(repo().join("pipelines/presets")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+            assert!(err.contains(&stem), "{stem} missing: {err}");
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "{n} presets");
+    assert!(err.contains("zz-new"), "{err}");
+    assert!(!run.exists(), "nothing is written for a refused preset");
+}

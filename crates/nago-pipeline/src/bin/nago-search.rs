@@ -74,13 +74,35 @@ fn preset_path(name: &str) -> Result<PathBuf> {
         return Ok(p);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/presets");
-    for dir in [PathBuf::from("pipelines/presets"), root] {
+    let dirs = [PathBuf::from("pipelines/presets"), root];
+    for dir in &dirs {
         let f = dir.join(format!("{name}.json"));
         if f.is_file() {
             return Ok(f);
         }
     }
-    bail!("--preset {name}: no such file, and not one of quick, standard, smoke, paper")
+    // The presets there are, read from the directories searched (a new one is listed too).
+    let mut known: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    known.sort();
+    known.dedup();
+    if known.is_empty() {
+        bail!(
+            "--preset {name}: no such file, and no preset directory (pipelines/presets) here or \
+             beside the sources; give the path of a study file"
+        )
+    }
+    bail!(
+        "--preset {name}: no such file, and not a preset (known: {}; in pipelines/presets)",
+        known.join(", ")
+    )
 }
 
 fn run(args: Args) -> Result<()> {
