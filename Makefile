@@ -1,5 +1,5 @@
 # nago — the two commands:
-#   make search   run a multi-objective NAGO search on Fashion-MNIST (sets everything up)
+#   make search   run a NAGO search on Fashion-MNIST, the quick preset (sets everything up)
 #   make test     build everything and run every test (what CI runs)
 #
 # Everything builds with one profile (--release) so tests, benchmarks and the pipeline share
@@ -53,7 +53,7 @@ test: $(TEST_DEPS) fmt clippy cargo-test $(EXTRA_TESTS)
 cargo-test: bins
 	$(BUILD_ENV) $(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
 
-# The main job: a multi-objective NAGO search. Override any of these on the command line,
+# The main job: a NAGO search (PRESET=standard for the two-objective one). Override any of these on the command line,
 # e.g. `make search PRESET=smoke RUN=runs/try PARALLEL=1 SEARCH_FLAGS='--set seed=7'`.
 PRESET ?= quick
 RUN ?= runs/$(PRESET)
