@@ -53,8 +53,8 @@ test: $(TEST_DEPS) fmt clippy cargo-test $(EXTRA_TESTS)
 cargo-test: bins
 	$(BUILD_ENV) $(CARGO) test $(CARGO_FLAGS) --workspace --no-fail-fast
 
-# The main job: a NAGO search (PRESET=standard for the two-objective one). Override any of these on the command line,
-# e.g. `make search PRESET=smoke RUN=runs/try PARALLEL=1 SEARCH_FLAGS='--set seed=7'`.
+# The main job: a NAGO search (PRESET=standard for the two-objective one). Override any of
+# these on the command line, e.g. `make search PRESET=smoke RUN=runs/try PARALLEL=1 SEARCH_FLAGS='--set seed=7'`.
 PRESET ?= quick
 RUN ?= runs/$(PRESET)
 PARALLEL ?= 2
