@@ -33,6 +33,73 @@ pub fn sobol(start: usize, n: usize, d: usize, seed: u64) -> Result<Vec<Vec<f64>
         .collect())
 }
 
+/// Whether Sobol dimensions `a` and `b` share their leading bit (up to complement: the
+/// scrambling flips it by a constant per dimension) over the first 16 points: then a
+/// hyperparameter of two levels on one decides the other's for a short design. (Over the
+/// first 16 points a leading bit is one of 15 patterns up to complement, so at most 15
+/// dimensions can be pairwise unlocked.)
+fn locked(a: u32, b: u32) -> bool {
+    const EARLY: u32 = 16;
+    let same = (0..EARLY)
+        .filter(|&i| {
+            (sobol_burley::sample(i, a, 0) >= 0.5) == (sobol_burley::sample(i, b, 0) >= 0.5)
+        })
+        .count();
+    same == 0 || same == EARLY as usize
+}
+
+/// The Sobol dimensions an initial design of `d` coordinates uses: the first ones, skipping
+/// any that is [`locked`] to one taken before it (plain Sobol's dimensions 0 and 5, 1 and 6,
+/// and 52 more pairs among the first 32 are); past the most that can be unlocked, the rest
+/// in order.
+fn unlocked_dims(d: usize) -> Result<Vec<u32>, BoError> {
+    if d > MAX_DIMS {
+        return Err(BoError::Invalid(format!(
+            "Sobol design supports at most {MAX_DIMS} dimensions, got {d}"
+        )));
+    }
+    let mut dims: Vec<u32> = Vec::with_capacity(d);
+    for k in 0..sobol_burley::NUM_DIMENSIONS {
+        if dims.len() == d {
+            break;
+        }
+        if dims.iter().all(|&j| !locked(j, k)) {
+            dims.push(k);
+        }
+    }
+    for k in 0..sobol_burley::NUM_DIMENSIONS {
+        if dims.len() == d {
+            break;
+        }
+        if !dims.contains(&k) {
+            dims.push(k);
+        }
+    }
+    Ok(dims)
+}
+
+/// Points `start..start + n` of the initial design in `[0,1)^d` for `seed`: [`sobol`] on
+/// the Sobol dimensions whose leading bits are not locked together early. Every axis keeps
+/// the stratification; every pair of coordinates (of designs up to the most that can be
+/// unlocked) puts points in all four quarters of its square within the first 16 points. In
+/// plain Sobol, coordinates 0 and 5 share their leading bit over the first 16 points, whatever
+/// the seed: two 2-level integer hyperparameters there (the quick space's top.n and
+/// bottom.n) took only two of their four combinations in a 22-evaluation search.
+pub fn initial_design(
+    start: usize,
+    n: usize,
+    d: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>, BoError> {
+    let dims = unlocked_dims(d)?;
+    let max = *dims.iter().max().unwrap_or(&0) as usize + 1;
+    let full = sobol(start, n, max, seed)?;
+    Ok(full
+        .into_iter()
+        .map(|p| dims.iter().map(|&k| p[k as usize]).collect())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +133,62 @@ mod tests {
             }
             assert!(count.iter().all(|&c| c == 1), "{a}x{b}: {count:?}");
         }
+    }
+
+    /// Every pair of coordinates of the initial design, each cut at 1/2, has points in all
+    /// four quarters among the first 16 points, for any seed; plain Sobol's coordinates 0
+    /// and 5 leave two quarters empty.
+    #[test]
+    fn initial_design_balances_every_pair_early() {
+        let quarters = |pts: &[Vec<f64>], a: usize, b: usize| {
+            let mut c = [0; 4];
+            for p in pts {
+                c[2 * usize::from(p[a] >= 0.5) + usize::from(p[b] >= 0.5)] += 1;
+            }
+            c
+        };
+        for seed in 0..20u64 {
+            let plain = sobol(0, 16, 8, seed).unwrap();
+            assert!(
+                quarters(&plain, 0, 5).contains(&0),
+                "{:?}",
+                quarters(&plain, 0, 5)
+            );
+            for d in [2usize, 5, 8] {
+                let pts = initial_design(0, 16, d, seed).unwrap();
+                for a in 0..d {
+                    for b in a + 1..d {
+                        let c = quarters(&pts, a, b);
+                        assert!(!c.contains(&0), "seed {seed}, coordinates {a}, {b}: {c:?}");
+                    }
+                }
+                for j in 0..d {
+                    let mut seen = [false; 16];
+                    for p in &pts {
+                        let cell = (p[j] * 16.0) as usize;
+                        assert!(!seen[cell], "seed {seed}: slice {cell} of axis {j} twice");
+                        seen[cell] = true;
+                    }
+                }
+                assert_eq!(pts[4..], initial_design(4, 12, d, seed).unwrap()[..]);
+            }
+        }
+        // Past the dimensions that can be unlocked, the rest follow in order.
+        let dims = unlocked_dims(16).unwrap();
+        let free = (1..16)
+            .take_while(|&m| (0..m).all(|a| (a + 1..m).all(|b| !locked(dims[a], dims[b]))))
+            .last()
+            .unwrap();
+        assert!(free >= 8, "{dims:?}");
+        let mut sorted = dims.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 16);
+        // The first coordinates are Sobol's first dimensions: a design of two is unchanged.
+        assert_eq!(
+            initial_design(0, 9, 2, 3).unwrap(),
+            sobol(0, 9, 2, 3).unwrap()
+        );
     }
 
     #[test]

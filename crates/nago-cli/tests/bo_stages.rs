@@ -590,10 +590,16 @@ fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_gener
         let Some(parent) = parent else { continue };
         promotions += 1;
         let pb = rows.iter().find(|x| &x.0 == parent).unwrap();
-        // Every member of the parent's rung known when this promotion was proposed and never
-        // promoted is at most as accurate as the parent.
+        // Every feasible member of the parent's rung known when this promotion was proposed
+        // and never promoted is at most as accurate as the parent (an infeasible one — the
+        // fake trainer's largest networks break `params <= 5e6` — is never promoted).
+        let feasible = |id: &str| read(id, "result.json")["params"].as_f64().unwrap() <= 5e6;
         for m in rows.iter().filter(|m| {
-            m.2 == pb.2 && m.1 < *round && m.5 != "final" && !parents.contains(&m.0.as_str())
+            m.2 == pb.2
+                && m.1 < *round
+                && m.5 != "final"
+                && !parents.contains(&m.0.as_str())
+                && feasible(&m.0)
         }) {
             assert!(
                 m.3 >= err_of(parent),

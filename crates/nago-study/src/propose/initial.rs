@@ -1,4 +1,6 @@
-//! The initial design: scrambled Sobol points, continuing the study's sequence.
+//! The initial design: scrambled Sobol points on dimensions whose leading bits are not
+//! locked together early ([`nago_bo::design::initial_design`]), continuing the study's
+//! sequence.
 
 use super::{Context, Draft, Strategy};
 use crate::propose::model::SpaceSnap;
@@ -24,7 +26,7 @@ impl Strategy for InitialDesign {
             .filter(|t| t.proposal.origin == Origin::Initial)
             .count()
             + ctx.initial_taken;
-        let pts = nago_bo::design::sobol(
+        let pts = nago_bo::design::initial_design(
             done,
             n,
             space.n_dims(),
