@@ -637,6 +637,136 @@ fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_gener
     }
 }
 
+/// The fake trainer of [`train`] with noise of its own per trial (±0.03, from the trial's
+/// number): each rung of a promotion chain is a noisy measurement of the same network.
+fn train_noisy(run: &str, trial: &str) {
+    train(run, trial);
+    let f = Path::new(run)
+        .join("trials")
+        .join(trial)
+        .join("result.json");
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    let n: u64 = trial.parse().unwrap();
+    let err = r["val_error"].as_f64().unwrap() + ((n * 37) % 11) as f64 / 11.0 * 0.06 - 0.03;
+    r["val_error"] = serde_json::json!(err);
+    r["val_accuracy"] = serde_json::json!(1.0 - err);
+    std::fs::write(f, r.to_string()).unwrap();
+}
+
+/// `final.pool_rungs`: the final round takes the generator whose promotion chain is best
+/// once every rung is shifted to the largest budget and averaged — here not the one best
+/// at the largest budget alone — and a study that cannot pool is refused with the field.
+#[test]
+fn pooled_rungs_choose_the_final_generator_by_every_rung() {
+    let d = tempfile::tempdir().unwrap();
+    let a = edited_study(d.path(), |s| {
+        s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best",
+                                        "pool_rungs": true});
+        s["training"] = serde_json::json!({"schedule_horizon": "budget"});
+    });
+    search_with(&a, train_noisy);
+    let read = |t: &str, f: &str| read_json(&a, t, f);
+    let trials: Vec<String> = std::fs::read_dir(Path::new(&a).join("trials"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|t| {
+            !rejected(&a, t)
+                && Path::new(&a)
+                    .join("trials")
+                    .join(t)
+                    .join("result.json")
+                    .exists()
+        })
+        .collect();
+    // (trial, budget, val_error, parent) of the search's feasible evaluations.
+    let rows: Vec<(String, f64, f64, Option<String>)> = trials
+        .iter()
+        .filter(|t| read(t, "proposal.json")["origin"] != "final")
+        .filter(|t| read(t, "result.json")["params"].as_f64().unwrap() <= 5e6)
+        .map(|t| {
+            let (p, r) = (read(t, "proposal.json"), read(t, "result.json"));
+            (
+                t.clone(),
+                r["budget"].as_f64().unwrap(),
+                r["val_error"].as_f64().unwrap(),
+                p["parent"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    let top = rows.iter().map(|x| x.1).fold(0.0, f64::max);
+    let chain = |id: &str| {
+        let mut c = Vec::new();
+        let mut cur = Some(id.to_string());
+        while let Some(i) = cur {
+            let x = rows.iter().find(|x| x.0 == i).unwrap();
+            c.push((x.1, x.2));
+            cur = x.3.clone();
+        }
+        c
+    };
+    let at_top: Vec<&String> = rows.iter().filter(|x| x.1 == top).map(|x| &x.0).collect();
+    assert!(at_top.len() >= 2, "{rows:?}");
+    let chains: Vec<Vec<(f64, f64)>> = at_top.iter().map(|t| chain(t)).collect();
+    assert!(chains.iter().all(|c| c.len() == 3), "{chains:?}");
+    let gap = |b: f64| {
+        let g: Vec<f64> = chains
+            .iter()
+            .map(|c| c[0].1 - c.iter().find(|p| p.0 == b).unwrap().1)
+            .collect();
+        g.iter().sum::<f64>() / g.len() as f64
+    };
+    let pooled: Vec<f64> = chains
+        .iter()
+        .map(|c| c.iter().map(|&(b, v)| v + gap(b)).sum::<f64>() / 3.0)
+        .collect();
+    let argmin = |v: &[f64]| (0..v.len()).min_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
+    let raw: Vec<f64> = chains.iter().map(|c| c[0].1).collect();
+    let (want, alone) = (at_top[argmin(&pooled)], at_top[argmin(&raw)]);
+    assert_ne!(
+        want, alone,
+        "the noise should part the two rules: {chains:?}"
+    );
+    let finals: Vec<&String> = trials
+        .iter()
+        .filter(|t| read(t, "proposal.json")["origin"] == "final")
+        .collect();
+    assert_eq!(finals.len(), 2);
+    for f in finals {
+        assert_eq!(
+            read(f, "proposal.json")["generator"],
+            read(want, "proposal.json")["generator"],
+            "final trial {f}: chains {chains:?}, pooled {pooled:?}"
+        );
+    }
+    // Pooling needs the best-on-the-first-objective rule and rungs trained on their own.
+    for (edit, field) in [
+        (
+            serde_json::json!({"final": {"select": "contribution", "pool_rungs": true},
+                               "training": {"schedule_horizon": "budget"}}),
+            "select",
+        ),
+        (
+            serde_json::json!({"final": {"select": "best", "pool_rungs": true}}),
+            "schedule_horizon",
+        ),
+    ] {
+        let e = tempfile::tempdir().unwrap();
+        let b = edited_study(e.path(), |s| {
+            for (k, v) in edit.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+        });
+        let (code, _, err) = run("nago-propose", &["--run", &b]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("final.pool_rungs") && err.contains(field),
+            "{err}"
+        );
+        assert!(!Path::new(&b).join("rounds").exists(), "{err}");
+    }
+}
+
 /// `final.param_limit: "largest"`: the final round samples the chosen generator's graphs at
 /// the widest `param_limit` that the constraints allow (params ≤ 5M), records the
 /// search trial it came from, and final.parquet names that trial.

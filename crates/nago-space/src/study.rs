@@ -373,6 +373,14 @@ pub struct FinalSpec {
     /// (`searched` by default; `search.param_limit: "largest"` makes it `largest`).
     #[serde(default)]
     pub param_limit: FinalWidth,
+    /// With `select: "best"`: judge each candidate by all its evaluations — its own at the
+    /// largest budget and its promotion ancestors' at the lower ones, each shifted by the
+    /// mean gap between that budget and the largest among the candidates — rather than by
+    /// the one at the largest budget alone. Needs `training.schedule_horizon: "budget"`,
+    /// where every rung is a training of its own (independent noise); under `"max"` a
+    /// promotion continues its parent's run, whose earlier, unannealed values add nothing.
+    #[serde(default)]
+    pub pool_rungs: bool,
 }
 
 /// The width networks are trained at (`final.param_limit`, `search.param_limit`).
@@ -433,6 +441,7 @@ impl Default for FinalSpec {
             epochs: None,
             training: None,
             param_limit: FinalWidth::default(),
+            pool_rungs: false,
         }
     }
 }
@@ -618,6 +627,21 @@ impl Study {
         }
         if f.param_limit == FinalWidth::Largest {
             self.check_size_bounded("final.param_limit", "final network")?;
+        }
+        if f.pool_rungs && f.select != FinalSelect::Best {
+            return Err(SpaceError::invalid(
+                "final.pool_rungs",
+                "pools each candidate's evaluations on the first objective, which only \
+                 `\"select\": \"best\"` judges by: set final.select to \"best\" or drop pool_rungs",
+            ));
+        }
+        if f.pool_rungs && self.training.schedule_horizon != ScheduleHorizon::Budget {
+            return Err(SpaceError::invalid(
+                "final.pool_rungs",
+                "needs `\"schedule_horizon\": \"budget\"` in the training section: under \
+                 \"max\" a promotion continues its parent's training, so the lower rungs are \
+                 earlier points of the same run, not evaluations of their own",
+            ));
         }
         if let Some(t) = &f.training {
             Self::validate_training_spec("final.training", t)?;
