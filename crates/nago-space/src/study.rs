@@ -375,10 +375,11 @@ pub struct FinalSpec {
     pub param_limit: FinalWidth,
     /// With `select: "best"`: judge each candidate by all its evaluations — its own at the
     /// largest budget and its promotion ancestors' at the lower ones, each shifted by the
-    /// mean gap between that budget and the largest among the candidates — rather than by
-    /// the one at the largest budget alone. Needs `training.schedule_horizon: "budget"`,
-    /// where every rung is a training of its own (independent noise); under `"max"` a
-    /// promotion continues its parent's run, whose earlier, unannealed values add nothing.
+    /// mean gap between that budget and the largest among the candidates, then averaged (in
+    /// the model's units) — rather than by the one at the largest budget alone. Needs
+    /// `training.schedule_horizon: "budget"`, where every rung is a training of its own
+    /// (its own schedule; the same network, initial weights and data order); under `"max"`
+    /// a promotion continues its parent's run, whose earlier, unannealed values add little.
     #[serde(default)]
     pub pool_rungs: bool,
 }
@@ -638,7 +639,7 @@ impl Study {
         if f.pool_rungs && self.training.schedule_horizon != ScheduleHorizon::Budget {
             return Err(SpaceError::invalid(
                 "final.pool_rungs",
-                "needs `\"schedule_horizon\": \"budget\"` in the training section: under \
+                "needs training.schedule_horizon \"budget\" (the default is \"max\"): under \
                  \"max\" a promotion continues its parent's training, so the lower rungs are \
                  earlier points of the same run, not evaluations of their own",
             ));

@@ -79,7 +79,21 @@ impl FinalRound {
                     .iter()
                     .map(|c| rung_chain(ctx, &obj, c.0, (c.2, c.1[0])))
                     .collect();
-                for (key, v) in keys.iter_mut().zip(pooled_values(&chains)) {
+                let pooled = pooled_values(&chains);
+                let top = keys.iter().map(|k| k.0).fold(f64::NEG_INFINITY, f64::max);
+                for ((c, chain), v) in cand.iter().zip(&chains).zip(&pooled) {
+                    if c.2 == top {
+                        let rungs: Vec<String> =
+                            chain.iter().map(|(b, y)| format!("{y:.4}@{b}")).collect();
+                        eprintln!(
+                            "nago-propose: final.pool_rungs: trial {}: {} {} -> {v:.4}",
+                            c.0.id(),
+                            obj.names()[0],
+                            rungs.join(" "),
+                        );
+                    }
+                }
+                for (key, v) in keys.iter_mut().zip(pooled) {
                     key.1 = v;
                 }
             }
@@ -106,7 +120,9 @@ impl FinalRound {
 }
 
 /// `(budget, first objective)` of trial `t` (whose own is `own`) and of each promotion
-/// ancestor with a result, largest budget first.
+/// ancestor with a result, largest budget first. The walk stops at an ancestor that is not
+/// the same network (another generator or seed) at a lower budget: a hand-written
+/// `parent` may point anywhere, even in a cycle.
 fn rung_chain(
     ctx: &Context,
     obj: &Objectives,
@@ -114,9 +130,16 @@ fn rung_chain(
     own: (f64, f64),
 ) -> Vec<(f64, f64)> {
     let mut chain = vec![own];
+    let mut below = t.proposal.budget;
     let mut parent = t.proposal.parent.as_deref();
     while let Some(id) = parent {
         let Some(p) = ctx.trials.get(id) else { break };
+        let same =
+            p.proposal.generator == t.proposal.generator && p.proposal.seed == t.proposal.seed;
+        if !same || p.proposal.budget >= below {
+            break;
+        }
+        below = p.proposal.budget;
         if let Some(r) = p.final_result() {
             if let Some(y) = obj.evaluate(r).y {
                 chain.push((r.budget, y[0]));
@@ -129,10 +152,14 @@ fn rung_chain(
 
 /// Each chain's value at the largest budget `B` of all chains, estimated from every rung
 /// (`final.pool_rungs`): a value at budget `b` is shifted by the mean of `v_B - v_b` over the
-/// chains that reached `B` and hold a value at `b`, and the shifted values are averaged. A
-/// rung's training noise is independent of the others' (each is a training of its own), so
-/// three rungs judge a network with about a third of the variance of one. Chains that
-/// stopped below `B` keep their own (first) value: they are ranked after those at `B`.
+/// chains that reached `B` and hold a value at `b`, and the shifted values are averaged.
+/// When every chain holds the same rungs (a search's promotions climb one rung at a time
+/// from `budgets.min`) the shifts are common and the ranking is that of the plain mean over
+/// the rungs; the shift matters for a chain that lacks one. Under the `"budget"` horizon
+/// each rung is a training of its own — the same network, initial weights and data order,
+/// but its own schedule — so the rungs share the architecture's and the validation images'
+/// part of the noise and average out only the rest. Chains that stopped below `B` keep
+/// their own (first) value: they are ranked after those at `B`.
 pub fn pooled_values(chains: &[Vec<(f64, f64)>]) -> Vec<f64> {
     let top = chains
         .iter()
@@ -439,6 +466,19 @@ mod tests {
         for (got, want) in v.iter().zip([0.15, 0.14, 0.16]) {
             assert!((got - want).abs() < 1e-12, "{got} {want}");
         }
+        // A chain that lacks a rung: its other rungs are shifted by the gaps the chains
+        // holding them show, and it is the mean of what it has.
+        let a = vec![(4.0, 0.14), (2.0, 0.19), (1.0, 0.25)];
+        let b = vec![(4.0, 0.15), (2.0, 0.18), (1.0, 0.24)];
+        let c = vec![(4.0, 0.13), (1.0, 0.30)];
+        let v = pooled_values(&[a, b, c]);
+        let gap1 = ((0.14 - 0.25) + (0.15 - 0.24) + (0.13 - 0.30)) / 3.0;
+        let gap2 = ((0.14 - 0.19) + (0.15 - 0.18)) / 2.0;
+        assert!((v[2] - (0.13 + 0.30 + gap1) / 2.0).abs() < 1e-12, "{v:?}");
+        assert!(
+            (v[0] - (0.14 + 0.19 + gap2 + 0.25 + gap1) / 3.0).abs() < 1e-12,
+            "{v:?}"
+        );
         // A candidate with no lower rung (e.g. named at the top budget by hand) is its own.
         assert_eq!(pooled_values(&[vec![(4.0, 0.2)]]), vec![0.2]);
     }
