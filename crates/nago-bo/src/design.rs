@@ -12,11 +12,22 @@ pub const MAX_DIMS: usize = sobol_burley::NUM_DIMENSIONS as usize;
 /// Points `start..start + n` of the scrambled Sobol sequence in `[0,1)^d` for `seed`.
 /// Taking points in order continues the same sequence, so an interrupted design resumes.
 pub fn sobol(start: usize, n: usize, d: usize, seed: u64) -> Result<Vec<Vec<f64>>, BoError> {
+    check_dims(d)?;
+    sobol_on(start, n, &(0..d as u32).collect::<Vec<_>>(), seed)
+}
+
+fn check_dims(d: usize) -> Result<(), BoError> {
     if d > MAX_DIMS {
         return Err(BoError::Invalid(format!(
             "Sobol design supports at most {MAX_DIMS} dimensions, got {d}"
         )));
     }
+    Ok(())
+}
+
+/// Points `start..start + n` of the scrambled Sobol sequence for `seed`, on the Sobol
+/// dimensions `dims` (each below [`MAX_DIMS`]) in that order.
+fn sobol_on(start: usize, n: usize, dims: &[u32], seed: u64) -> Result<Vec<Vec<f64>>, BoError> {
     if start + n > 1 << 16 {
         return Err(BoError::Invalid(format!(
             "Sobol design supports at most 65536 points, asked for {}",
@@ -26,8 +37,8 @@ pub fn sobol(start: usize, n: usize, d: usize, seed: u64) -> Result<Vec<Vec<f64>
     let s = (seed ^ (seed >> 32)) as u32;
     Ok((start..start + n)
         .map(|i| {
-            (0..d)
-                .map(|j| sobol_burley::sample(i as u32, j as u32, s) as f64)
+            dims.iter()
+                .map(|&j| sobol_burley::sample(i as u32, j, s) as f64)
                 .collect()
         })
         .collect())
@@ -54,11 +65,7 @@ fn locked(a: u32, b: u32) -> bool {
 /// and 52 more pairs among the first 32 are); past the most that can be unlocked, the rest
 /// in order.
 fn unlocked_dims(d: usize) -> Result<Vec<u32>, BoError> {
-    if d > MAX_DIMS {
-        return Err(BoError::Invalid(format!(
-            "Sobol design supports at most {MAX_DIMS} dimensions, got {d}"
-        )));
-    }
+    check_dims(d)?;
     let mut dims: Vec<u32> = Vec::with_capacity(d);
     for k in 0..sobol_burley::NUM_DIMENSIONS {
         if dims.len() == d {
@@ -92,13 +99,7 @@ pub fn initial_design(
     d: usize,
     seed: u64,
 ) -> Result<Vec<Vec<f64>>, BoError> {
-    let dims = unlocked_dims(d)?;
-    let max = *dims.iter().max().unwrap_or(&0) as usize + 1;
-    let full = sobol(start, n, max, seed)?;
-    Ok(full
-        .into_iter()
-        .map(|p| dims.iter().map(|&k| p[k as usize]).collect())
-        .collect())
+    sobol_on(start, n, &unlocked_dims(d)?, seed)
 }
 
 #[cfg(test)]
