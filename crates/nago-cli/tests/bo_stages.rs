@@ -765,6 +765,18 @@ fn pooled_rungs_choose_the_final_generator_by_every_rung() {
         );
         assert!(!Path::new(&b).join("rounds").exists(), "{err}");
     }
+    // A seed of its own per rung needs rungs that train from scratch.
+    let e = tempfile::tempdir().unwrap();
+    let b = edited_study(e.path(), |s| {
+        s["training"] = serde_json::json!({"rung_seeds": "own"});
+    });
+    let (code, _, err) = run("nago-propose", &["--run", &b]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("training.rung_seeds") && err.contains("schedule_horizon"),
+        "{err}"
+    );
+    assert!(!Path::new(&b).join("rounds").exists(), "{err}");
 }
 
 /// `final.param_limit: "largest"`: the final round samples the chosen generator's graphs at

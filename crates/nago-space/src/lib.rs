@@ -23,6 +23,6 @@ pub use generator::{
 pub use space::{Dim, DimKind, Domain, FlatValue, Param, SimplexSpec, Space, PARAM_NAMES};
 pub use study::{
     Budgets, Constraint, DatasetKind, DatasetSpec, FinalSelect, FinalSpec, FinalWidth, Goal,
-    Objective, ScheduleHorizon, SearchSpec, Study, TrainingSpec, KNOWN_METRICS,
+    Objective, RungSeeds, ScheduleHorizon, SearchSpec, Study, TrainingSpec, KNOWN_METRICS,
     PRE_TRAINING_METRICS, STUDY_SCHEMA,
 };

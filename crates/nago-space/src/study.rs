@@ -510,6 +510,10 @@ pub struct TrainingSpec {
     /// always anneals over its own epochs).
     #[serde(default)]
     pub schedule_horizon: ScheduleHorizon,
+    /// Which training seed a promotion uses when it trains from scratch (only under
+    /// `schedule_horizon: "budget"`).
+    #[serde(default)]
+    pub rung_seeds: RungSeeds,
 }
 
 /// The horizon of the search's cosine schedule (`training.schedule_horizon`).
@@ -525,6 +529,24 @@ pub enum ScheduleHorizon {
     /// ranks networks more like the full one; a promotion trains from scratch (its parent's
     /// checkpoint followed another schedule), which costs the parent's epochs again.
     Budget,
+}
+
+/// The training seed of a promotion that trains from scratch (`training.rung_seeds`).
+///
+/// Under `schedule_horizon: "budget"` every rung is a training of its own. With the parent's
+/// seed it repeats the parent's initial weights and data order, so whatever luck lifted the
+/// parent into the promotion is carried up to the top rung and into the final choice; with a
+/// seed of its own each rung is an independent evaluation of the same network, and the rungs
+/// of one chain can be pooled (`final.pool_rungs`) into a less noisy judgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RungSeeds {
+    /// The trial's seed, as its parent (studies written before this setting train the same).
+    #[default]
+    Shared,
+    /// A seed derived from the trial's seed and its budget: a new initialisation and data
+    /// order at every rung.
+    Own,
 }
 
 fn default_lr() -> f64 {
@@ -559,6 +581,7 @@ impl Default for TrainingSpec {
             cutout: 0,
             train_subset: None,
             schedule_horizon: ScheduleHorizon::Max,
+            rung_seeds: RungSeeds::Shared,
         }
     }
 }
@@ -578,6 +601,16 @@ impl Study {
         self.validate_budgets()?;
         self.validate_search()?;
         Self::validate_training_spec("training", &self.training)?;
+        if self.training.rung_seeds == RungSeeds::Own
+            && self.training.schedule_horizon != ScheduleHorizon::Budget
+        {
+            return Err(SpaceError::invalid(
+                "training.rung_seeds",
+                "\"own\" needs training.schedule_horizon \"budget\" (the default is \"max\"): \
+                 under \"max\" a promotion continues its parent's checkpoint, whose seed it must \
+                 keep",
+            ));
+        }
         self.validate_final()
     }
 

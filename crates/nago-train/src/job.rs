@@ -24,7 +24,7 @@ use crate::checkpoint::{self, CheckpointMeta, Settings};
 use crate::data::Dataset;
 use crate::train::{self, Outcome, Stop, StopFlag, TrainConfig};
 use nago_arch::Arch;
-use nago_space::{ScheduleHorizon, Study, TrainingSpec};
+use nago_space::{RungSeeds, ScheduleHorizon, Study, TrainingSpec};
 use nago_store::{derive_seed, Proposal, TrialResult, TrialStatus, RESULT_SCHEMA};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -459,7 +459,7 @@ fn resolve_config(
                 .and_then(|s| s.search.test_images))
             .map(|v| v as usize),
         split_seed: study.map(|s| s.seed).unwrap_or(0),
-        seed: derive_seed(seed, &["train"]),
+        seed: train_seed(spec, inp, seed, epochs),
         threads: spec.threads,
         device,
         time_limit: spec.time_limit,
@@ -586,6 +586,25 @@ fn anneals_per_budget(spec: &JobSpec, inp: &Inputs) -> bool {
             .study
             .as_ref()
             .is_some_and(|s| s.training.schedule_horizon == ScheduleHorizon::Budget)
+}
+
+/// The training seed (initial weights, data order, augmentation) of a run whose trial seed
+/// is `seed`: `derive_seed(seed, ["train"])`, except for a promotion that the study trains
+/// from scratch with a seed of its own per rung (`training.rung_seeds: "own"`), which adds
+/// its budget, so each rung is an independent evaluation of the same network.
+fn train_seed(spec: &JobSpec, inp: &Inputs, seed: u64, epochs: u32) -> u64 {
+    let own = spec.seed.is_none()
+        && anneals_per_budget(spec, inp)
+        && inp.proposal.as_ref().is_some_and(|p| p.parent.is_some())
+        && inp
+            .study
+            .as_ref()
+            .is_some_and(|s| s.training.rung_seeds == RungSeeds::Own);
+    if own {
+        derive_seed(seed, &["train", &format!("rung {epochs}")])
+    } else {
+        derive_seed(seed, &["train"])
+    }
 }
 
 /// Whether this run is a trial of the final round (trained with the `final` section's

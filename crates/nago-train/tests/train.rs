@@ -205,6 +205,78 @@ fn a_study_that_anneals_per_budget_trains_promotions_from_scratch() {
     }
 }
 
+/// `training.rung_seeds: "own"`: a promotion that trains from scratch draws a training seed
+/// of its own (another initialisation and data order than a fresh trial of the same seed and
+/// budget), recorded in its result; the default shares the trial's seed.
+#[test]
+fn own_rung_seeds_give_a_promotion_a_training_of_its_own() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic(tmp.path());
+    let arch = write_arch(tmp.path(), 4);
+    let write_study = |name: &str, rung_seeds: &str| {
+        let study = tmp.path().join(format!("{name}.json"));
+        let doc = serde_json::json!({
+            "schema": "nago.study/1", "name": name, "seed": 3,
+            "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
+                        "classes": 10, "validation": 200},
+            "objectives": [{"metric": "val_error", "goal": "min"}],
+            "budgets": {"min": 1, "max": 4, "eta": 2},
+            "training": {"batch_size": 50, "train_subset": 400,
+                         "schedule_horizon": "budget", "rung_seeds": rung_seeds}
+        });
+        std::fs::write(&study, doc.to_string()).unwrap();
+        study
+    };
+    let proposal = |id: &str, budget: f64, parent: Option<&str>| {
+        let prop = serde_json::json!({
+            "schema": "nago.proposal/1", "trial": id, "round": 0,
+            "generator": common::small_arch(4, common::fmnist_shape()).generator,
+            "budget": budget, "seed": 4, "parent": parent,
+            "origin": if parent.is_some() { "promotion" } else { "initial" }
+        });
+        let pp = tmp.path().join(format!("proposal-{id}.json"));
+        std::fs::write(&pp, prop.to_string()).unwrap();
+        pp
+    };
+    let run = |study: &Path, id: &str, parent: Option<&str>| {
+        let mut s = spec(&arch, &tmp.path().join(id), &data, "idx");
+        s.study = Some(study.to_path_buf());
+        s.proposal = Some(proposal(
+            id,
+            if parent.is_some() { 2.0 } else { 1.0 },
+            parent,
+        ));
+        job::run(&s, &StopFlag::default()).unwrap().result
+    };
+    let shared = write_study("shared", "shared");
+    let own = write_study("own", "own");
+    // A parent at budget 1, then its promotion to budget 2 under each setting, and a fresh
+    // 2-epoch trial of the same seed.
+    run(&own, "p1", None);
+    let promoted_own = run(&own, "p2-own", Some("p1"));
+    let promoted_shared = run(&shared, "p2-shared", Some("p1"));
+    let mut fresh = spec(&arch, &tmp.path().join("fresh"), &data, "idx");
+    fresh.study = Some(own.clone());
+    fresh.proposal = Some(proposal("fresh", 2.0, None));
+    let fresh = job::run(&fresh, &StopFlag::default()).unwrap().result;
+    assert_eq!(promoted_own.extra["start_epoch"], 0);
+    assert_eq!(promoted_shared.extra["start_epoch"], 0);
+    assert_eq!(
+        promoted_shared.extra["val_loss"], fresh.extra["val_loss"],
+        "a shared seed trains the promotion exactly as a fresh trial of its seed"
+    );
+    assert_ne!(promoted_own.extra["seed"], fresh.extra["seed"]);
+    assert_ne!(
+        promoted_own.extra["val_loss"], fresh.extra["val_loss"],
+        "an own seed trains the promotion anew"
+    );
+    // Reproducible: the same promotion again gives the same numbers.
+    let again = run(&own, "p2-own-again", Some("p1"));
+    assert_eq!(again.extra["seed"], promoted_own.extra["seed"]);
+    assert_eq!(again.extra["val_loss"], promoted_own.extra["val_loss"]);
+}
+
 /// `search.test_images`: a search trial is evaluated on that many test images (0: none, and
 /// no test accuracy), a final-round trial on the whole test split; `--test-subset` wins.
 #[test]
