@@ -139,6 +139,46 @@ fn same_seed_same_metrics_and_resume_equals_one_run() {
     assert_eq!(a.extra["val_loss"], c.extra["val_loss"]);
 }
 
+/// A study on the synthetic data whose search trials anneal within their own budget
+/// (`schedule_horizon: "budget"`), with `training` merged over the tests' small settings.
+fn per_budget_study(
+    dir: &Path,
+    name: &str,
+    data: &Path,
+    training: serde_json::Value,
+) -> std::path::PathBuf {
+    let mut t = serde_json::json!({"batch_size": 50, "train_subset": 400,
+                                   "schedule_horizon": "budget"});
+    for (k, v) in training.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    let study = dir.join(format!("{name}.json"));
+    let doc = serde_json::json!({
+        "schema": "nago.study/1", "name": name, "seed": 3,
+        "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
+                    "classes": 10, "validation": 200},
+        "objectives": [{"metric": "val_error", "goal": "min"}],
+        "budgets": {"min": 1, "max": 4, "eta": 2},
+        "training": t
+    });
+    std::fs::write(&study, doc.to_string()).unwrap();
+    study
+}
+
+/// A proposal of the small test network (trial seed 4) at `budget`, a promotion of `parent`
+/// when there is one.
+fn small_proposal(dir: &Path, id: &str, budget: f64, parent: Option<&str>) -> std::path::PathBuf {
+    let prop = serde_json::json!({
+        "schema": "nago.proposal/1", "trial": id, "round": 0,
+        "generator": common::small_arch(4, common::fmnist_shape()).generator,
+        "budget": budget, "seed": 4, "parent": parent,
+        "origin": if parent.is_some() { "promotion" } else { "initial" }
+    });
+    let pp = dir.join(format!("proposal-{id}.json"));
+    std::fs::write(&pp, prop.to_string()).unwrap();
+    pp
+}
+
 /// `training.schedule_horizon: "budget"`: each trial anneals over its own budget, and a
 /// promotion trains from scratch (its parent's checkpoint followed a 1-epoch schedule), so it
 /// equals a one-go run annealed over its budget.
@@ -148,27 +188,14 @@ fn a_study_that_anneals_per_budget_trains_promotions_from_scratch() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic(tmp.path());
     let arch = write_arch(tmp.path(), 4);
-    let study = tmp.path().join("study.json");
-    let doc = serde_json::json!({
-        "schema": "nago.study/1", "name": "per-budget", "seed": 3,
-        "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
-                    "classes": 10, "validation": 200},
-        "objectives": [{"metric": "val_error", "goal": "min"}],
-        "budgets": {"min": 1, "max": 4, "eta": 2},
-        "training": {"batch_size": 50, "train_subset": 400, "cutout": 8,
-                     "schedule_horizon": "budget"}
-    });
-    std::fs::write(&study, doc.to_string()).unwrap();
+    let study = per_budget_study(
+        tmp.path(),
+        "per-budget",
+        &data,
+        serde_json::json!({"cutout": 8}),
+    );
     let proposal = |id: &str, budget: f64, parent: Option<&str>| {
-        let prop = serde_json::json!({
-            "schema": "nago.proposal/1", "trial": id, "round": 0,
-            "generator": common::small_arch(4, common::fmnist_shape()).generator,
-            "budget": budget, "seed": 4, "parent": parent,
-            "origin": if parent.is_some() { "promotion" } else { "initial" }
-        });
-        let pp = tmp.path().join(format!("proposal-{id}.json"));
-        std::fs::write(&pp, prop.to_string()).unwrap();
-        pp
+        small_proposal(tmp.path(), id, budget, parent)
     };
     let run = |id: &str, budget: f64, parent: Option<&str>| {
         let mut s = spec(&arch, &tmp.path().join(id), &data, "idx");
@@ -215,29 +242,15 @@ fn own_rung_seeds_give_a_promotion_a_training_of_its_own() {
     let data = synthetic(tmp.path());
     let arch = write_arch(tmp.path(), 4);
     let write_study = |name: &str, rung_seeds: &str| {
-        let study = tmp.path().join(format!("{name}.json"));
-        let doc = serde_json::json!({
-            "schema": "nago.study/1", "name": name, "seed": 3,
-            "dataset": {"name": "idx", "path": data, "channels": 1, "height": 28, "width": 28,
-                        "classes": 10, "validation": 200},
-            "objectives": [{"metric": "val_error", "goal": "min"}],
-            "budgets": {"min": 1, "max": 4, "eta": 2},
-            "training": {"batch_size": 50, "train_subset": 400,
-                         "schedule_horizon": "budget", "rung_seeds": rung_seeds}
-        });
-        std::fs::write(&study, doc.to_string()).unwrap();
-        study
+        per_budget_study(
+            tmp.path(),
+            name,
+            &data,
+            serde_json::json!({"rung_seeds": rung_seeds}),
+        )
     };
     let proposal = |id: &str, budget: f64, parent: Option<&str>| {
-        let prop = serde_json::json!({
-            "schema": "nago.proposal/1", "trial": id, "round": 0,
-            "generator": common::small_arch(4, common::fmnist_shape()).generator,
-            "budget": budget, "seed": 4, "parent": parent,
-            "origin": if parent.is_some() { "promotion" } else { "initial" }
-        });
-        let pp = tmp.path().join(format!("proposal-{id}.json"));
-        std::fs::write(&pp, prop.to_string()).unwrap();
-        pp
+        small_proposal(tmp.path(), id, budget, parent)
     };
     let run = |study: &Path, id: &str, parent: Option<&str>| {
         let mut s = spec(&arch, &tmp.path().join(id), &data, "idx");
