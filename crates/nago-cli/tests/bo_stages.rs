@@ -637,6 +637,75 @@ fn best_selection_promotes_by_accuracy_and_finishes_with_the_most_accurate_gener
     }
 }
 
+/// Two evaluations of one search point at the largest budget (a second seed of a generator,
+/// added by hand as a person may): the final round judges the point by the better of them,
+/// not by whichever was trained first.
+#[test]
+fn final_round_judges_a_search_point_by_its_best_evaluation_at_the_top_budget() {
+    let d = tempfile::tempdir().unwrap();
+    let a = edited_study(d.path(), |s| {
+        s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best"});
+    });
+    let rounds = search(&a);
+    let read = |t: &str, f: &str| read_json(&a, t, f);
+    // (trial, val_error) of the search's feasible evaluations at the largest budget.
+    let searched: Vec<(String, f64, f64)> = (0..rounds as u32)
+        .flat_map(|r| round_trials(&a, r))
+        .filter(|t| !rejected(&a, t) && read(t, "proposal.json")["origin"] != "final")
+        .map(|t| {
+            let r = read(&t, "result.json");
+            (
+                t,
+                r["budget"].as_f64().unwrap(),
+                r["val_error"].as_f64().unwrap(),
+            )
+        })
+        .filter(|x| read(&x.0, "result.json")["params"].as_f64().unwrap() <= 5e6)
+        .collect();
+    let top = searched.iter().map(|x| x.1).fold(0.0, f64::max);
+    let at_top: Vec<&(String, f64, f64)> = searched.iter().filter(|x| x.1 == top).collect();
+    let best = at_top.iter().min_by(|x, y| x.2.total_cmp(&y.2)).unwrap();
+    let other = at_top
+        .iter()
+        .find(|x| {
+            read(&x.0, "proposal.json")["generator"] != read(&best.0, "proposal.json")["generator"]
+        })
+        .unwrap_or_else(|| panic!("two generators at budget {top}: {at_top:?}"));
+    assert!(other.2 > best.2, "{at_top:?}");
+    // Another seed of `other`'s generator, evaluated at the largest budget, better than `best`.
+    let id = "00900";
+    let dir = Path::new(&a).join("trials").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut p = read(&other.0, "proposal.json");
+    p["trial"] = serde_json::json!(id);
+    p["seed"] = serde_json::json!(12345);
+    p["parent"] = serde_json::Value::Null;
+    std::fs::write(dir.join("proposal.json"), p.to_string()).unwrap();
+    let mut r = read(&other.0, "result.json");
+    r["trial"] = serde_json::json!(id);
+    r["val_error"] = serde_json::json!(best.2 - 0.01);
+    r["val_accuracy"] = serde_json::json!(1.0 - (best.2 - 0.01));
+    std::fs::write(dir.join("result.json"), r.to_string()).unwrap();
+    let (code, _, err) = run("nago-update", &["--run", &a]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run("nago-propose", &["--run", &a, "--final", "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let finals = round_trials(&a, rounds as u32);
+    assert_eq!(finals.len(), 2, "{out}{err}");
+    for f in &finals {
+        assert_eq!(
+            read(f, "proposal.json")["generator"],
+            p["generator"],
+            "final trial {f}: {} at {} (first of its point: {}) against {} at {}",
+            id,
+            best.2 - 0.01,
+            other.2,
+            best.0,
+            best.2
+        );
+    }
+}
+
 /// The fake trainer of [`train`] with noise of its own per trial (±0.03, from the trial's
 /// number): each rung of a promotion chain is a noisy measurement of the same network.
 fn train_noisy(run: &str, trial: &str) {

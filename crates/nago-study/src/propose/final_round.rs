@@ -60,13 +60,16 @@ impl FinalRound {
                 continue;
             }
             // One candidate per search point: under `search.param_limit: "largest"` two seeds
-            // of one generator were trained at different widths.
+            // of one generator were trained at different widths. Under `best` it is the point's
+            // best evaluation at the largest budget the point reached.
             let point = ctx.study.search_point(&t.proposal.generator);
             match cand
                 .iter_mut()
                 .find(|c| ctx.study.search_point(&c.0.proposal.generator) == point)
             {
-                Some(c) if best && r.budget > c.2 => *c = (t, y, r.budget),
+                Some(c) if best && (r.budget > c.2 || (r.budget == c.2 && y[0] < c.1[0])) => {
+                    *c = (t, y, r.budget)
+                }
                 Some(_) => {}
                 None => cand.push((t, y, r.budget)),
             }
@@ -80,7 +83,7 @@ impl FinalRound {
                     .map(|c| rung_chain(ctx, &obj, c.0, (c.2, c.1[0])))
                     .collect();
                 let pooled = pooled_values(&chains);
-                let top = keys.iter().map(|k| k.0).fold(f64::NEG_INFINITY, f64::max);
+                let top = top_budget(&chains);
                 for ((c, chain), v) in cand.iter().zip(&chains).zip(&pooled) {
                     if c.2 == top {
                         let rungs: Vec<String> =
@@ -156,15 +159,13 @@ fn rung_chain(
 /// When every chain holds the same rungs (a search's promotions climb one rung at a time
 /// from `budgets.min`) the shifts are common and the ranking is that of the plain mean over
 /// the rungs; the shift matters for a chain that lacks one. Under the `"budget"` horizon
-/// each rung is a training of its own — the same network, initial weights and data order,
-/// but its own schedule — so the rungs share the architecture's and the validation images'
-/// part of the noise and average out only the rest. Chains that stopped below `B` keep
+/// each rung is a training of its own — the same network with its own schedule, and under
+/// `training.rung_seeds: "own"` its own initial weights and data order too — so the rungs
+/// share the architecture's and the validation images' part of the noise and average out
+/// the rest (more of it with their own seeds). Chains that stopped below `B` keep
 /// their own (first) value: they are ranked after those at `B`.
 pub fn pooled_values(chains: &[Vec<(f64, f64)>]) -> Vec<f64> {
-    let top = chains
-        .iter()
-        .filter_map(|c| c.first().map(|p| p.0))
-        .fold(f64::NEG_INFINITY, f64::max);
+    let top = top_budget(chains);
     let at_top: Vec<&Vec<(f64, f64)>> = chains
         .iter()
         .filter(|c| c.first().is_some_and(|p| p.0 == top))
@@ -186,6 +187,14 @@ pub fn pooled_values(chains: &[Vec<(f64, f64)>]) -> Vec<f64> {
             None => f64::NAN,
         })
         .collect()
+}
+
+/// The largest budget any chain's own (first) value was measured at.
+fn top_budget(chains: &[Vec<(f64, f64)>]) -> f64 {
+    chains
+        .iter()
+        .filter_map(|c| c.first().map(|p| p.0))
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// The indices of the `k` best `(budget, value)` pairs: larger budget first, then lower
