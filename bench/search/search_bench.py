@@ -21,9 +21,11 @@ sum of this bench's nago-search calls on the run, so a resumed run counts its pa
 training images of the search and of the final round (result.json's train_images times the
 epochs each run trained).
 
-Every study lives under the cache (bench/search/cache/<preset>-<method>-<seed>/): a finished
-one is only read again, an interrupted one resumes (nago-search continues it), so the bench
-extends run by run (`--seeds 0,1,2` now, `--seeds 3,4` later).
+Every study lives under the cache (bench/search/cache/<preset>-<digest>-<method>-<seed>/, the
+digest the first 8 hex digits of the preset file's SHA-256, so a changed preset never reuses
+the runs of its earlier version): a finished one is only read again, an interrupted one
+resumes (nago-search continues it), so the bench extends run by run (`--seeds 0,1,2` now,
+`--seeds 3,4` later).
 
 Usage: search_bench.py [--preset quick] [--seeds 0,1,2] [--methods nago,random]
                        [--baselines plain-cnn,resnet20] [--cache DIR] [--bin DIR]
@@ -31,6 +33,7 @@ Usage: search_bench.py [--preset quick] [--seeds 0,1,2] [--methods nago,random]
 
 import argparse
 import concurrent.futures as cf
+import hashlib
 import json
 import math
 import os
@@ -182,7 +185,9 @@ def main():
     ap.add_argument("--ref-params", type=float, default=1e6)
     a = ap.parse_args()
     a.preset_file = preset_path(a.preset)
-    a.name = os.path.splitext(os.path.basename(a.preset_file))[0]
+    with open(a.preset_file, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:8]
+    a.name = f"{os.path.splitext(os.path.basename(a.preset_file))[0]}-{digest}"
     study = load(a.preset_file)
     seeds = [int(s) for s in a.seeds.split(",") if s]
     methods = [m for m in a.methods.split(",") if m]
