@@ -9,21 +9,16 @@ use nago_arch::{
 use nago_space::{Generator, LevelSpec, MergeKind, Op, SpaceError};
 
 /// Knobs of the sampled network that are not generator hyperparameters (the head's width
-/// is one: `Generator::head_channels`).
+/// and dropout are: `Generator::head_channels`, `Generator::head_dropout`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleOptions {
-    /// Dropout before the classifier.
-    pub dropout: f64,
     /// Images whose smaller side exceeds this get the strided (ImageNet-style) stem.
     pub large_image: u32,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions {
-            dropout: 0.2,
-            large_image: 64,
-        }
+        SampleOptions { large_image: 64 }
     }
 }
 
@@ -342,7 +337,7 @@ pub fn sample_with(
         head: Head {
             in_ch: last_ch,
             channels: g.head_channels,
-            dropout: opts.dropout,
+            dropout: g.head_dropout,
             classes: input.classes,
         },
         counts: Counts::default(),

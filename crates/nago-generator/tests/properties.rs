@@ -648,6 +648,13 @@ fn the_head_has_the_generators_width_outside_the_parameter_limit() {
     g.head_channels = 128;
     let narrow = sample(&g, 5, FMNIST).unwrap();
     assert_eq!((wide.head.channels, narrow.head.channels), (1280, 128));
+    // The head's dropout is the generator's too (0.2 by default).
+    assert_eq!(wide.head.dropout, 0.2);
+    g.head_dropout = 0.0;
+    let undropped = sample(&g, 5, FMNIST).unwrap();
+    assert_eq!(undropped.head.dropout, 0.0);
+    assert_eq!(undropped.cells, narrow.cells);
+    assert_eq!(undropped.counts, narrow.counts);
     // Same cells (the limit sizes them), a smaller head: in·c + BN 2c + c·classes + classes.
     assert_eq!(wide.stages, narrow.stages);
     assert_eq!(wide.cells, narrow.cells);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Every hyperparameter of a [`Generator`], by the name the study file uses.
-pub const PARAM_NAMES: [&str; 20] = [
+pub const PARAM_NAMES: [&str; 21] = [
     "top.model",
     "top.n",
     "top.k",
@@ -28,6 +28,7 @@ pub const PARAM_NAMES: [&str; 20] = [
     "ops",
     "param_limit",
     "head_channels",
+    "head_dropout",
 ];
 
 /// Which components of a simplex-valued hyperparameter are searched: `"all"` or a list of
@@ -130,6 +131,7 @@ fn kind_of(name: &str) -> Kind {
     match name {
         "param_limit" => Kind::Limit,
         "head_channels" => Kind::Int,
+        "head_dropout" => Kind::Prob,
         "stage_ratios" | "channel_ratios" | "ops" => Kind::Weights,
         _ => match name.rsplit('.').next() {
             Some("model") => Kind::Model,
@@ -200,18 +202,18 @@ fn int_set(g: &mut Generator, name: &str, v: i64) {
 }
 
 fn real_get(g: &Generator, name: &str) -> f64 {
-    if name == "param_limit" {
-        g.param_limit
-    } else {
-        level(g, name).p
+    match name {
+        "param_limit" => g.param_limit,
+        "head_dropout" => g.head_dropout,
+        _ => level(g, name).p,
     }
 }
 
 fn real_set(g: &mut Generator, name: &str, v: f64) {
-    if name == "param_limit" {
-        g.param_limit = v
-    } else {
-        level_mut(g, name).p = v
+    match name {
+        "param_limit" => g.param_limit = v,
+        "head_dropout" => g.head_dropout = v,
+        _ => level_mut(g, name).p = v,
     }
 }
 
@@ -360,6 +362,9 @@ impl Space {
                     finite(&format!("{field}.{tag}[0]"), lo)?;
                     finite(&format!("{field}.{tag}[1]"), hi)?;
                     let (min, max) = match kind {
+                        Kind::Prob if name == "head_dropout" => {
+                            (0.0, crate::generator::MAX_HEAD_DROPOUT)
+                        }
                         Kind::Prob => (0.0, 1.0),
                         Kind::Limit => (1.0, 1e12),
                         _ => return Err(mismatch(tag)),
@@ -824,6 +829,7 @@ impl Generator {
             "head_channels".into(),
             FlatValue::Int(self.head_channels as i64),
         ));
+        out.push(("head_dropout".into(), FlatValue::Real(self.head_dropout)));
         out
     }
 }

@@ -493,7 +493,11 @@ fn the_head_width_is_fixed_or_searched_and_reaches_the_sampled_generator() {
         g
     );
     let flat = g.flat();
-    assert_eq!(flat.last().unwrap().0, "head_channels");
+    assert!(
+        flat.iter()
+            .any(|(n, v)| n == "head_channels" && *v == nago_space::FlatValue::Int(159)),
+        "{flat:?}"
+    );
 
     for (bad, field) in [
         (
@@ -517,6 +521,91 @@ fn the_head_width_is_fixed_or_searched_and_reaches_the_sampled_generator() {
         let e = Study::from_json(&study(bad)).unwrap_err().to_string();
         assert!(e.contains(field), "{bad}: {e}");
     }
+}
+
+/// The head's dropout: 0.2 by default and then not written (files of the default head keep
+/// their bytes); fixed or searched on a linear scale in [0, 0.9]; out-of-range values are
+/// refused with the field.
+#[test]
+fn the_head_dropout_is_fixed_or_searched_and_reaches_the_sampled_generator() {
+    let s = Space::default();
+    assert_eq!(s.base().head_dropout, 0.2);
+    let json = serde_json::to_string(s.base()).unwrap();
+    assert!(!json.contains("head_dropout"), "{json}");
+
+    let fixed = Study::from_json(&study(r#"{"head_dropout": {"fixed": 0.0}}"#)).unwrap();
+    assert_eq!(fixed.space.n_dims(), 8);
+    let g = fixed.space.decode(&[0.5; 8]).unwrap();
+    assert_eq!(g.head_dropout, 0.0);
+    let json = serde_json::to_string(&g).unwrap();
+    assert!(json.contains("\"head_dropout\":0.0"), "{json}");
+    let back: Generator = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, g);
+    assert!(fixed.space.contains(&g));
+    let mut other = g;
+    other.head_dropout = 0.2;
+    assert!(
+        !fixed.space.contains(&other),
+        "a fixed dropout is part of the space"
+    );
+
+    let searched = Study::from_json(&study(r#"{"head_dropout": {"real": [0.0, 0.5]}}"#)).unwrap();
+    let dims = searched.space.dims();
+    assert_eq!(dims.len(), 9);
+    assert_eq!(dims[8].name, "head_dropout");
+    let mut u = vec![0.5; 9];
+    u[8] = 0.0;
+    assert_eq!(searched.space.decode(&u).unwrap().head_dropout, 0.0);
+    u[8] = 0.5;
+    let g = searched.space.decode(&u).unwrap();
+    assert!((g.head_dropout - 0.25).abs() < 1e-12, "{}", g.head_dropout);
+    assert_eq!(
+        searched
+            .space
+            .decode(&searched.space.encode(&g).unwrap())
+            .unwrap(),
+        g
+    );
+    assert_eq!(
+        g.flat().last().unwrap(),
+        &(
+            "head_dropout".to_string(),
+            nago_space::FlatValue::Real(g.head_dropout)
+        )
+    );
+
+    for (bad, field) in [
+        (
+            r#"{"head_dropout": {"real": [0.0, 1.0]}}"#,
+            "space.head_dropout.real",
+        ),
+        (
+            r#"{"head_dropout": {"real": [-0.1, 0.5]}}"#,
+            "space.head_dropout.real",
+        ),
+        (r#"{"head_dropout": {"fixed": 0.95}}"#, "head_dropout"),
+        (
+            r#"{"head_dropout": {"fixed": "none"}}"#,
+            "space.head_dropout.fixed",
+        ),
+        (r#"{"head_dropout": {"int": [0, 1]}}"#, "space.head_dropout"),
+        (
+            r#"{"head_dropout": {"log": [0.1, 0.5]}}"#,
+            "space.head_dropout",
+        ),
+    ] {
+        let e = Study::from_json(&study(bad)).unwrap_err().to_string();
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+    // A generator file with a dropout out of range names the field.
+    let e = Generator::from_json(
+        r#"{"top": {"model": "ws", "n": 3, "k": 2, "p": 0.4},
+            "mid": {"model": "er", "n": 1, "k": 2, "p": 0.4},
+            "bottom": {"model": "ws", "n": 3, "k": 2, "p": 0.4}, "head_dropout": 1.0}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("head_dropout"), "{e}");
 }
 
 /// `final.param_limit: "largest"` widens the final networks up to the constraints, so a study

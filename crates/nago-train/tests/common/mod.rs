@@ -57,6 +57,7 @@ pub fn random_generator(r: &mut SplitMix) -> Generator {
         param_limit: 2_000.0 + r.below(20_000) as f64,
         // Narrow and paper-wide heads alike.
         head_channels: [16, 64, 1280][r.below(3) as usize],
+        head_dropout: [0.0, 0.2, 0.5][r.below(3) as usize],
     }
 }
 
