@@ -3,7 +3,7 @@
 # budgets, promotion rule and final round) and the hand-made baselines trained with the
 # study's final protocol, over several seeds; prints the final round's front hypervolume,
 # the best final accuracy at <= 25k/100k/400k parameters, wall time and training images.
-# A quick-preset study takes ~12 min of both cores: every study is cached under
+# A quick-preset study takes ~13 min of both cores: every study is cached under
 # bench/search/cache/<preset>-<digest of the preset file>-<method>-<seed> (finished ones are
 # read again, interrupted ones resume), so the bench extends run by run:
 # `make bench-search SEARCH_SEEDS=3,4`.
