@@ -46,7 +46,7 @@ for lv in LEVELS:
 FLAT += [("stage_ratio_%d" % i, "float") for i in range(3)]
 FLAT += [("channel_ratio_%d" % i, "float") for i in range(3)]
 FLAT += [("op_" + o, "float") for o in OPS]
-FLAT += [("param_limit", "float"), ("head_channels", "int")]
+FLAT += [("param_limit", "float"), ("head_channels", "int"), ("head_dropout", "float")]
 
 # (column, kind, nullable): kind is str / int / float.
 SCHEMA = [
@@ -246,6 +246,8 @@ def main():
         c.check(abs(sum(row["op_" + o] for o in OPS) - 1) < 1e-9, "%s: op weights not normalised" % t)
         c.check(math.isclose(row["param_limit"], g.get("param_limit", 4e6)), "%s: param_limit" % t)
         c.check(row["head_channels"] == g.get("head_channels", 1280), "%s: head_channels" % t)
+        c.check(math.isclose(row["head_dropout"], g.get("head_dropout", 0.2)), "%s: head_dropout" % t)
+        c.check(row["head_dropout"] == arch["head"]["dropout"], "%s: head_dropout vs arch.json" % t)
 
     # --- pareto.parquet is the non-dominated set -------------------------------------------
     objs = study["objectives"]
