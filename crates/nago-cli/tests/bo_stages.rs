@@ -648,19 +648,20 @@ fn final_round_judges_a_search_point_by_its_best_evaluation_at_the_top_budget() 
     });
     let rounds = search(&a);
     let read = |t: &str, f: &str| read_json(&a, t, f);
-    // (trial, val_error) of the search's feasible evaluations at the largest budget.
+    // (trial, budget, val_error) of the search's feasible evaluations.
     let searched: Vec<(String, f64, f64)> = (0..rounds as u32)
         .flat_map(|r| round_trials(&a, r))
         .filter(|t| !rejected(&a, t) && read(t, "proposal.json")["origin"] != "final")
-        .map(|t| {
+        .filter_map(|t| {
             let r = read(&t, "result.json");
-            (
-                t,
-                r["budget"].as_f64().unwrap(),
-                r["val_error"].as_f64().unwrap(),
-            )
+            (r["params"].as_f64().unwrap() <= 5e6).then(|| {
+                (
+                    t,
+                    r["budget"].as_f64().unwrap(),
+                    r["val_error"].as_f64().unwrap(),
+                )
+            })
         })
-        .filter(|x| read(&x.0, "result.json")["params"].as_f64().unwrap() <= 5e6)
         .collect();
     let top = searched.iter().map(|x| x.1).fold(0.0, f64::max);
     let at_top: Vec<&(String, f64, f64)> = searched.iter().filter(|x| x.1 == top).collect();

@@ -67,7 +67,7 @@ impl FinalRound {
                 .iter_mut()
                 .find(|c| ctx.study.search_point(&c.0.proposal.generator) == point)
             {
-                Some(c) if best && (r.budget > c.2 || (r.budget == c.2 && y[0] < c.1[0])) => {
+                Some(c) if best && best_order((r.budget, y[0]), (c.2, c.1[0])).is_lt() => {
                     *c = (t, y, r.budget)
                 }
                 Some(_) => {}
@@ -197,17 +197,16 @@ fn top_budget(chains: &[Vec<(f64, f64)>]) -> f64 {
         .fold(f64::NEG_INFINITY, f64::max)
 }
 
+/// `(budget, value)` pairs best first: the larger budget, then the lower value.
+fn best_order(a: (f64, f64), b: (f64, f64)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1))
+}
+
 /// The indices of the `k` best `(budget, value)` pairs: larger budget first, then lower
 /// value (ties: the earlier pair).
 pub fn best_first(keys: &[(f64, f64)], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by(|&a, &b| {
-        keys[b]
-            .0
-            .total_cmp(&keys[a].0)
-            .then(keys[a].1.total_cmp(&keys[b].1))
-            .then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| best_order(keys[a], keys[b]).then(a.cmp(&b)));
     order.truncate(k);
     order
 }
