@@ -66,6 +66,12 @@ pub struct Screen {
     pub known: KnownMetrics,
     /// Why it must not be trained (empty: train it).
     pub violations: Vec<String>,
+    /// A metric is above a constraint's `max`: the network is too wide at this width
+    /// multiplier (every pre-training metric grows with it).
+    pub too_wide: bool,
+    /// A metric is below a constraint's `min`, or the narrowest operation below
+    /// `search.min_channels`: the network is too narrow.
+    pub too_narrow: bool,
 }
 
 impl Screen {
@@ -95,11 +101,14 @@ pub fn screen(study: &Study, generator: &Generator, seed: u64) -> Result<Screen>
         .map_err(|e| anyhow::Error::new(e).context("cannot sample this generator"))?;
     let known = KnownMetrics::of(&arch);
     let mut violations = Vec::new();
+    let (mut too_wide, mut too_narrow) = (false, false);
     for (i, c) in study.constraints.iter().enumerate() {
         let Some(v) = known.get(&c.metric) else {
             continue;
         };
         if !c.allows(Some(v)) {
+            too_wide |= c.max.is_some_and(|m| v > m);
+            too_narrow |= c.min.is_some_and(|m| v < m);
             let limit = match (c.min, c.max) {
                 (Some(lo), Some(hi)) => format!("in [{lo}, {hi}]"),
                 (Some(lo), None) => format!("≥ {lo}"),
@@ -114,13 +123,19 @@ pub fn screen(study: &Study, generator: &Generator, seed: u64) -> Result<Screen>
     }
     let min = study.search.min_channels;
     if min > 0 && known.min_channels < min {
+        too_narrow = true;
         violations.push(format!(
             "its narrowest operation has {} channels, fewer than search.min_channels = {min} \
              (networks that narrow stay at chance level)",
             known.min_channels
         ));
     }
-    Ok(Screen { known, violations })
+    Ok(Screen {
+        known,
+        violations,
+        too_wide,
+        too_narrow,
+    })
 }
 
 #[cfg(test)]

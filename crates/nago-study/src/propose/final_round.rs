@@ -254,7 +254,12 @@ impl Strategy for FinalRound {
             // A search trial trained at its own seed's largest width starts from the space's
             // width again: the final samples are other graphs, with their own edge.
             let g = study.search_point(&t.proposal.generator);
-            let mut seeds = Vec::new();
+            // Search trials trained at their largest width make a final round at its own.
+            let (width, field) = match study.search.param_limit {
+                FinalWidth::Largest => (FinalWidth::Largest, "search.param_limit"),
+                FinalWidth::Searched => (study.final_round.param_limit, "final.param_limit"),
+            };
+            let mut seeds: Vec<u64> = Vec::new();
             // A generator whose samples are mostly rejected still gets `samples` tries per
             // sample before the round goes on without the rest.
             for s in 0..self.samples.saturating_mul(10) {
@@ -262,9 +267,21 @@ impl Strategy for FinalRound {
                     break;
                 }
                 let seed = derive_seed(study.seed, &["final", t.id(), &s.to_string()]);
-                let screen = crate::screen::screen(study, &g, seed)
-                    .with_context(|| format!("final samples of trial {}", t.id()))?;
-                if screen.passes() {
+                let usable = match width {
+                    FinalWidth::Searched => crate::screen::screen(study, &g, seed)
+                        .with_context(|| format!("final samples of trial {}", t.id()))?
+                        .passes(),
+                    // The samples share one width, found below: a seed joins when some width
+                    // passes for it and the seeds taken before it (the space's own width may
+                    // suit none of them: a generator the search trained narrower).
+                    FinalWidth::Largest => {
+                        let with: Vec<u64> = seeds.iter().copied().chain([seed]).collect();
+                        largest_param_limit(study, &g, &with, field)
+                            .with_context(|| format!("final samples of trial {}", t.id()))?
+                            .is_some()
+                    }
+                };
+                if usable {
                     seeds.push(seed);
                 }
             }
@@ -278,18 +295,14 @@ impl Strategy for FinalRound {
                     self.samples * 10
                 );
             }
-            // Search trials trained at their largest width make a final round at its own.
-            let (width, field) = match study.search.param_limit {
-                FinalWidth::Largest => (FinalWidth::Largest, "search.param_limit"),
-                FinalWidth::Searched => (study.final_round.param_limit, "final.param_limit"),
-            };
             let generator = match width {
-                FinalWidth::Searched => g,
-                FinalWidth::Largest => Generator {
+                FinalWidth::Largest if !seeds.is_empty() => Generator {
                     param_limit: largest_param_limit(study, &g, &seeds, field)
-                        .with_context(|| format!("final samples of trial {}", t.id()))?,
+                        .with_context(|| format!("final samples of trial {}", t.id()))?
+                        .expect("every seed was taken with a width that passes"),
                     ..g
                 },
+                _ => g,
             };
             out.extend(seeds.into_iter().map(|seed| Draft {
                 generator,
@@ -300,62 +313,146 @@ impl Strategy for FinalRound {
                 source: Some(t.id().to_string()),
             }));
         }
+        if out.is_empty() {
+            // An empty round would be proposed again and again.
+            bail!(
+                "final round: no architecture of the chosen generator(s) meets the study's \
+                 constraints in {} seeds each; loosen the constraints or search.min_channels",
+                self.samples.saturating_mul(10)
+            );
+        }
         Ok(out)
     }
 }
 
+/// How the architectures of one generator at one width fare against the screen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fit {
+    Passes,
+    TooWide,
+    TooNarrow,
+    /// Too wide for one constraint and too narrow for another: no width helps.
+    Neither,
+}
+
 /// The largest `param_limit` (within 1) at which the architectures of `g` sampled with every
-/// one of `seeds` still pass the screen (the study's constraints known before training),
-/// given that they pass at `g.param_limit`. The graphs do not depend on the limit, only the
-/// width multiplier does, and every size metric grows with it, so the passing limits are an
-/// interval that starts at `g.param_limit`: doubling finds a failing limit, bisection its
-/// edge.
+/// one of `seeds` pass the screen (the study's constraints known before training), or `None`
+/// when no limit does. The graphs do not depend on the limit, only the width multiplier does,
+/// and every screened metric grows with it, so the passing limits are an interval: from
+/// `g.param_limit`, halving (too wide there) or doubling (too narrow) finds a passing limit
+/// (or, when a step jumps from one side to the other, bisection between the two), then
+/// doubling and bisection find the interval's upper edge. A generator that passes at its own
+/// limit gets exactly the steps (and the value) of a search that starts there.
 /// `field` names the study's setting that asked for it, for the error.
 pub fn largest_param_limit(
     study: &Study,
     g: &Generator,
     seeds: &[u64],
     field: &str,
-) -> Result<f64> {
-    let passes = |limit: f64| -> Result<bool> {
+) -> Result<Option<f64>> {
+    let fit = |limit: f64| -> Result<Fit> {
         let h = Generator {
             param_limit: limit,
             ..*g
         };
+        let (mut wide, mut narrow, mut stuck) = (false, false, false);
         for &seed in seeds {
-            if !crate::screen::screen(study, &h, seed)?.passes() {
-                return Ok(false);
-            }
+            let s = crate::screen::screen(study, &h, seed)?;
+            wide |= s.too_wide;
+            narrow |= s.too_narrow;
+            // A violation that is neither (a metric that is not finite) no width mends.
+            stuck |= !s.passes() && !s.too_wide && !s.too_narrow;
         }
-        Ok(true)
+        Ok(match (wide, narrow) {
+            _ if stuck => Fit::Neither,
+            (false, false) => Fit::Passes,
+            (true, false) => Fit::TooWide,
+            (false, true) => Fit::TooNarrow,
+            (true, true) => Fit::Neither,
+        })
     };
     if seeds.is_empty() {
-        return Ok(g.param_limit);
+        return Ok(Some(g.param_limit));
     }
-    let mut lo = g.param_limit;
-    let mut hi = 2.0 * lo;
-    let mut doublings = 0;
-    while passes(hi)? {
-        lo = hi;
-        hi *= 2.0;
-        doublings += 1;
-        if doublings == 60 {
-            bail!(
-                "{field} \"largest\": the networks meet the constraints at every width up to \
-                 param_limit {lo:e}; give a constraint with a `max` on params, macs, memory_mb \
-                 or activation_mb"
-            );
+    let unbounded = |lo: f64| {
+        anyhow::anyhow!(
+            "{field} \"largest\": the networks meet the constraints at every width up to \
+             param_limit {lo:e}; give a constraint with a `max` on params, macs, memory_mb \
+             or activation_mb"
+        )
+    };
+    // A passing limit `lo` and, when known, a larger failing (too wide) one `hi`.
+    let (mut lo, mut hi) = match fit(g.param_limit)? {
+        Fit::Passes => (g.param_limit, None),
+        Fit::Neither => return Ok(None),
+        first => {
+            let step = if first == Fit::TooWide { 0.5 } else { 2.0 };
+            let mut from = g.param_limit;
+            let mut steps = 0;
+            loop {
+                let next = from * step;
+                steps += 1;
+                if steps > 60 || next < 1.0 {
+                    if first == Fit::TooNarrow {
+                        return Err(unbounded(from));
+                    }
+                    return Ok(None);
+                }
+                match fit(next)? {
+                    Fit::Passes if first == Fit::TooWide => break (next, Some(from)),
+                    Fit::Passes => break (next, None),
+                    f if f == first => from = next,
+                    Fit::Neither => return Ok(None),
+                    // Stepped over the interval (if any): it lies between the two.
+                    _ => {
+                        let (mut narrow, mut wide) = if first == Fit::TooWide {
+                            (next, from)
+                        } else {
+                            (from, next)
+                        };
+                        let found = loop {
+                            if wide - narrow <= 1.0 {
+                                return Ok(None);
+                            }
+                            let mid = 0.5 * (narrow + wide);
+                            match fit(mid)? {
+                                Fit::Passes => break mid,
+                                Fit::TooWide => wide = mid,
+                                Fit::TooNarrow => narrow = mid,
+                                Fit::Neither => return Ok(None),
+                            }
+                        };
+                        break (found, Some(wide));
+                    }
+                }
+            }
         }
-    }
+    };
+    let mut hi = match hi.take() {
+        Some(h) => h,
+        None => {
+            let mut h = 2.0 * lo;
+            let mut doublings = 0;
+            while fit(h)? == Fit::Passes {
+                lo = h;
+                h *= 2.0;
+                doublings += 1;
+                if doublings == 60 {
+                    return Err(unbounded(lo));
+                }
+            }
+            h
+        }
+    };
     while hi - lo > 1.0 {
         let mid = 0.5 * (lo + hi);
-        if passes(mid)? {
+        if fit(mid)? == Fit::Passes {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    Ok(lo)
+    Ok(Some(lo))
 }
 
 #[cfg(test)]
@@ -414,7 +511,9 @@ mod tests {
         let mut binding = Vec::new();
         for g in [&shallow, &deep] {
             assert!(passes_all(g, g.param_limit));
-            let l = largest_param_limit(&study, g, &seeds, "final.param_limit").unwrap();
+            let l = largest_param_limit(&study, g, &seeds, "final.param_limit")
+                .unwrap()
+                .unwrap();
             assert!(l > 1.5 * g.param_limit, "{l}");
             assert!(passes_all(g, l) && !passes_all(g, l + 1.0), "{l}");
             // One sample is at its edge: one more width step breaks a constraint.
@@ -441,8 +540,89 @@ mod tests {
         // Nothing to widen: the limit stays.
         assert_eq!(
             largest_param_limit(&study, &shallow, &[], "final.param_limit").unwrap(),
-            20_000.0
+            Some(20_000.0)
         );
+    }
+
+    /// The largest passing width does not depend on where the search starts: from a width
+    /// far too wide, from one too narrow (for `search.min_channels`), from one inside, and
+    /// from one whose halving steps jump over a narrow passing interval (a parameter range
+    /// of 5%), it finds the same edge (within the bisection's 1) — and `None` when no width
+    /// passes.
+    #[test]
+    fn largest_width_is_found_from_any_starting_width() {
+        let study = |constraints: &str| {
+            Study::from_json(&format!(
+                r#"{{"schema": "nago.study/1", "name": "t", "seed": 3,
+                    "dataset": {{"name": "fashion-mnist"}},
+                    "objectives": [{{"metric": "val_error", "goal": "min"}}],
+                    "constraints": {constraints},
+                    "budgets": {{"min": 1, "max": 4, "eta": 2}},
+                    "search": {{"min_channels": 4}}}}"#
+            ))
+            .unwrap()
+        };
+        let g = |limit: f64| {
+            Generator::from_json(&format!(
+                r#"{{"top": {{"model": "ws", "n": 4, "k": 2, "p": 0.4}},
+                    "mid": {{"model": "er", "n": 1, "k": 2, "p": 0.4}},
+                    "bottom": {{"model": "ws", "n": 3, "k": 2, "p": 0.4}},
+                    "param_limit": {limit}, "head_channels": 128}}"#
+            ))
+            .unwrap()
+        };
+        let seeds = [5, 6];
+        let fits = |st: &Study, limit: f64| {
+            seeds
+                .iter()
+                .all(|&s| crate::screen::screen(st, &g(limit), s).unwrap().passes())
+        };
+        let wide = study(
+            r#"[{"metric": "params", "max": 100000}, {"metric": "activation_mb", "max": 1.0}]"#,
+        );
+        let from_inside = largest_param_limit(&wide, &g(20_000.0), &seeds, "f")
+            .unwrap()
+            .unwrap();
+        assert!(fits(&wide, from_inside) && !fits(&wide, from_inside + 1.0));
+        for start in [4e6, 3e5, 10.0, 1.0] {
+            let st = g(start);
+            assert!(!fits(&wide, start), "{start} should not pass");
+            let l = largest_param_limit(&wide, &st, &seeds, "f")
+                .unwrap()
+                .unwrap();
+            assert!(
+                (l - from_inside).abs() <= 2.0,
+                "from {start}: {l} against {from_inside}"
+            );
+            assert!(fits(&wide, l) && !fits(&wide, l + 1.0), "from {start}: {l}");
+        }
+        // A passing interval narrower than a halving step (params in [80k, 100k]), and a start
+        // above it whose first halving lands below it: bisection between the two finds it.
+        let narrow = study(r#"[{"metric": "params", "min": 80000, "max": 100000}]"#);
+        let scan: Vec<f64> = (0..400).map(|i| 20_000.0 * 1.01f64.powi(i)).collect();
+        let inside: Vec<f64> = scan.iter().copied().filter(|&l| fits(&narrow, l)).collect();
+        let (a, b) = (inside[0], *inside.last().unwrap());
+        assert!(b < 2.0 * a, "[{a}, {b}]");
+        let start = 0.5 * (b + 2.0 * a);
+        assert!(start > b && start / 2.0 < a);
+        let l = largest_param_limit(&narrow, &g(start), &seeds, "f")
+            .unwrap()
+            .unwrap();
+        assert!(fits(&narrow, l) && !fits(&narrow, l + 1.0), "{l}");
+        assert!(l >= b - 1e-9 && l < b * 1.01, "{l} against the scan's {b}");
+        // The same from below: a start under it whose doubling lands above it.
+        let l2 = largest_param_limit(&narrow, &g(0.5 * (a + b / 2.0)), &seeds, "f")
+            .unwrap()
+            .unwrap();
+        assert!((l - l2).abs() <= 2.0, "{l} against {l2}");
+        // No width: the head alone is over the limit, and narrowing breaks min_channels.
+        let none = study(r#"[{"metric": "params", "max": 1000}]"#);
+        for start in [4e6, 20_000.0, 1.0] {
+            assert_eq!(
+                largest_param_limit(&none, &g(start), &seeds, "f").unwrap(),
+                None
+            );
+        }
     }
 
     /// Pooling the rungs: a candidate that led both lower rungs and trailed at the top by

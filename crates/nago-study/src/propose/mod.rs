@@ -322,19 +322,10 @@ pub fn propose(sd: &StudyDir, a: &ProposeArgs) -> Result<ProposeOutcome> {
                 rejected.extend(bad);
             }
             if props.is_empty() {
-                let widened = if study.search.param_limit == FinalWidth::Largest {
-                    format!(
-                        " (under search.param_limit \"largest\", each is screened first at the \
-                         space's param_limit, {}: make it a width that meets the constraints)",
-                        study.space.base().param_limit
-                    )
-                } else {
-                    String::new()
-                };
                 bail!(
                     "every one of the {} generators proposed in {MAX_SCREEN_PASSES} passes was \
                  rejected before training ({}); loosen the constraints or search.min_channels, \
-                 or narrow the space to generators that satisfy them{widened}",
+                 or narrow the space to generators that satisfy them",
                     rejected.len(),
                     rejected
                         .first()
@@ -460,9 +451,10 @@ impl IdAllocator {
 /// Gives the drafts ids and seeds and screens each new architecture ([`crate::screen`]):
 /// the trials to train, and the rejected ones with the result that records why. Promotions
 /// are not screened (their architecture passed when their parent was proposed). Under
-/// `search.param_limit: "largest"`, a new generator that passes is widened to the edge of
-/// the constraints for its seed (a promotion keeps its parent's width, a final sample gets
-/// the final round's).
+/// `search.param_limit: "largest"`, a new generator gets the largest width at which its
+/// architecture passes, whatever its own `param_limit` (narrower when that one is too wide,
+/// wider when it is too narrow), and is rejected only when no width passes (a promotion
+/// keeps its parent's width, a final sample gets the final round's).
 #[allow(clippy::type_complexity)]
 fn screened(
     study: &Study,
@@ -492,21 +484,30 @@ fn screened(
             ok.push(p);
             continue;
         }
+        // A new generator trained as wide as the constraints allow gets that width whatever
+        // its own limit (the space's may be too wide for a deep graph, or too narrow); it is
+        // rejected only when no width passes.
+        let widen = matches!(p.origin, Origin::Initial | Origin::Model)
+            && study.search.param_limit == FinalWidth::Largest;
+        if widen {
+            let largest = largest_param_limit(study, &p.generator, &[p.seed], "search.param_limit")
+                .with_context(|| format!("trial {} (generator {:?})", p.trial, p.generator))?;
+            if let Some(limit) = largest {
+                let mut p = p;
+                p.generator.param_limit = limit;
+                ok.push(p);
+                continue;
+            }
+        }
         let s = crate::screen::screen(study, &p.generator, p.seed)
             .with_context(|| format!("trial {} (generator {:?})", p.trial, p.generator))?;
         if s.passes() {
-            let mut p = p;
-            let new_generator = matches!(p.origin, Origin::Initial | Origin::Model);
-            if new_generator && study.search.param_limit == FinalWidth::Largest {
-                p.generator.param_limit =
-                    largest_param_limit(study, &p.generator, &[p.seed], "search.param_limit")
-                        .with_context(|| {
-                            format!("trial {} (generator {:?})", p.trial, p.generator)
-                        })?;
-            }
             ok.push(p);
         } else {
-            let why = format!("not trained: {}", s.violations.join("; "));
+            let mut why = format!("not trained: {}", s.violations.join("; "));
+            if widen {
+                why.push_str(" (and at every other width: search.param_limit is \"largest\")");
+            }
             let r = TrialResult::rejected(&p.trial, p.budget, why, &s.known.pairs());
             rejected.push((p, r));
         }
