@@ -262,27 +262,38 @@ impl Strategy for FinalRound {
             let mut seeds: Vec<u64> = Vec::new();
             // A generator whose samples are mostly rejected still gets `samples` tries per
             // sample before the round goes on without the rest.
-            for s in 0..self.samples.saturating_mul(10) {
+            let tries: Vec<u64> = (0..self.samples.saturating_mul(10))
+                .map(|s| derive_seed(study.seed, &["final", t.id(), &s.to_string()]))
+                .collect();
+            for &seed in &tries {
                 if seeds.len() == self.samples as usize {
                     break;
                 }
-                let seed = derive_seed(study.seed, &["final", t.id(), &s.to_string()]);
-                let usable = match width {
-                    FinalWidth::Searched => crate::screen::screen(study, &g, seed)
-                        .with_context(|| format!("final samples of trial {}", t.id()))?
-                        .passes(),
-                    // The samples share one width, found below: a seed joins when some width
-                    // passes for it and the seeds taken before it (the space's own width may
-                    // suit none of them: a generator the search trained narrower).
-                    FinalWidth::Largest => {
-                        let with: Vec<u64> = seeds.iter().copied().chain([seed]).collect();
-                        largest_param_limit(study, &g, &with, field)
-                            .with_context(|| format!("final samples of trial {}", t.id()))?
-                            .is_some()
-                    }
-                };
-                if usable {
+                let screen = crate::screen::screen(study, &g, seed)
+                    .with_context(|| format!("final samples of trial {}", t.id()))?;
+                if screen.passes() {
                     seeds.push(seed);
+                }
+            }
+            // At the largest width the space's own width is only a start: a generator that the
+            // search trained narrower (too wide there) may have few samples or none that pass
+            // at it. The round is then filled with the tries for which one width passes
+            // together with the seeds already taken (the samples share the width found below).
+            if width == FinalWidth::Largest {
+                for &seed in &tries {
+                    if seeds.len() == self.samples as usize {
+                        break;
+                    }
+                    if seeds.contains(&seed) {
+                        continue;
+                    }
+                    let with: Vec<u64> = seeds.iter().copied().chain([seed]).collect();
+                    if largest_param_limit(study, &g, &with, field)
+                        .with_context(|| format!("final samples of trial {}", t.id()))?
+                        .is_some()
+                    {
+                        seeds.push(seed);
+                    }
                 }
             }
             if seeds.len() < self.samples as usize {
