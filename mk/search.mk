@@ -6,7 +6,8 @@
 # A quick-preset study takes ~13 min of both cores: every study is cached under
 # bench/search/cache/<preset>-<digest of the preset file>-<method>-<seed> (finished ones are
 # read again, interrupted ones resume), so the bench extends run by run:
-# `make bench-search SEARCH_SEEDS=3,4`.
+# `make bench-search SEARCH_SEEDS=3,4`. A finished run's summary goes to
+# bench/search/results/ (committed): a fresh checkout reruns only what has none.
 #   make bench-search [SEARCH_PRESET=quick] [SEARCH_SEEDS=0,1,2] [SEARCH_METHODS=nago,random]
 SEARCH_PRESET ?= quick
 SEARCH_SEEDS ?= 0,1,2

@@ -27,12 +27,20 @@ the runs of its earlier version): a finished one is only read again, an interrup
 resumes (nago-search continues it), so the bench extends run by run (`--seeds 0,1,2` now,
 `--seeds 3,4` later).
 
+The cache is large and stays on the machine; what the table needs of a finished run (the
+final round's generators, wall time, training images, load, date, commit) is also written to
+one small JSON file per run under --results (bench/search/results/<preset>-<digest>-<method>-
+<seed>.json, and <preset>-<digest>-baseline-<name>-<seed>.json per baseline training),
+which is committed: a fresh checkout (another session, CI, a colleague) prints the same table
+and trains only what is missing. A summary stands for its run: delete it to run again.
+
 Usage: search_bench.py [--preset quick] [--seeds 0,1,2] [--methods nago,random]
-                       [--baselines plain-cnn,resnet20] [--cache DIR] [--bin DIR]
+                       [--baselines plain-cnn,resnet20] [--cache DIR] [--results DIR] [--bin DIR]
 """
 
 import argparse
 import concurrent.futures as cf
+import datetime
 import hashlib
 import json
 import math
@@ -49,11 +57,54 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bo"))
 from problems import hv2 as hypervolume_2d  # noqa: E402
 CAPS = (25_000, 100_000, 400_000)
+SUMMARY_SCHEMA = "nago.bench-search-run/1"
 
 
 def load(path):
     with open(path) as f:
         return json.load(f)
+
+
+def save_atomic(path, doc):
+    """Writes doc as JSON through a temporary file and a rename: a killed bench leaves the old
+    file or the new one, never half of one."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return out + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def summary_path(a, *key):
+    return os.path.join(a.results, "-".join([a.name, *map(str, key)]) + ".json")
+
+
+def read_summary(path):
+    """A committed run summary, or None when there is none. A file that is there but cannot be
+    read is an error naming it (never silently rerun over: it may be someone's only record)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        doc = load(path)
+        if doc.get("schema") != SUMMARY_SCHEMA:
+            raise ValueError(f"schema {doc.get('schema')!r}, expected {SUMMARY_SCHEMA!r}")
+        return doc
+    except (OSError, ValueError) as e:
+        sys.exit(f"search_bench: {path}: unreadable run summary ({e}); fix or delete it")
 
 
 def preset_path(preset):
@@ -82,10 +133,11 @@ def run_study(a, method, seed, study):
     if not done:
         print(f"search_bench: {method} seed {seed}: nago-search --run {run} (load average "
               f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+        load_at_start = os.getloadavg()[0]
         t0 = time.time()
         with open(run + ".log", "a") as log:
             code = subprocess.call(cmd, stdout=log, stderr=log)
-        parts.append({"seconds": time.time() - t0, "code": code, "load_at_start": os.getloadavg()[0]})
+        parts.append({"seconds": time.time() - t0, "code": code, "load_at_start": load_at_start})
         with open(walls + ".tmp", "w") as f:
             json.dump(parts, f)
         os.replace(walls + ".tmp", walls)
@@ -114,14 +166,41 @@ def trained_images(run):
     return search, final
 
 
-def summarise(run, a):
+def final_generators(run):
+    """The final round's generators as [mean test accuracy, mean params] (final.parquet)."""
     rows = pq.read_table(os.path.join(run, "final.parquet")).to_pylist()
-    gens = [(r["test_accuracy_mean"], r["params_mean"]) for r in rows
+    return [[r["test_accuracy_mean"], r["params_mean"]] for r in rows
             if r.get("test_accuracy_mean") is not None and r.get("params_mean")]
+
+
+def score(gens, a):
+    """(front hypervolume, best accuracy per parameter cap) of the final round's generators."""
     hv = hypervolume_2d([(1 - acc, math.log10(p)) for acc, p in gens],
                         (a.ref_error, math.log10(a.ref_params)))
     best = {c: max((acc for acc, p in gens if p <= c), default=None) for c in CAPS}
-    return hv, best, gens
+    return hv, best
+
+
+def search_result(a, method, seed, study):
+    """One (method, seed) of the table: from its committed summary, or by running (or
+    resuming) the study and then writing the summary."""
+    path = summary_path(a, method, seed)
+    doc = read_summary(path)
+    if doc is None:
+        r = run_study(a, method, seed, study)
+        if r is None:
+            return None
+        run, wall = r
+        walls = load(os.path.join(a.cache, f"{a.name}-{method}-{seed}.walls.json"))
+        doc = {"schema": SUMMARY_SCHEMA, "preset": a.name, "method": method, "seed": seed,
+               "final_generators": final_generators(run), "wall_seconds": wall,
+               "parts": walls, "train_images": list(trained_images(run)),
+               "commit": git_commit(),
+               "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        save_atomic(path, doc)
+    hv, best = score(doc["final_generators"], a)
+    return {"hv": hv, "best": best, "wall": doc["wall_seconds"], "images": doc["train_images"],
+            "gens": doc["final_generators"], "commit": doc.get("commit"), "written": doc.get("written")}
 
 
 def baseline_arch(a, name):
@@ -133,6 +212,22 @@ def baseline_arch(a, name):
                         a.preset_file, "--out", os.path.join(d, "arch")], check=True,
                        stdout=subprocess.DEVNULL)
     return d, arch
+
+
+def baseline_result(a, study, name, seed):
+    """One baseline training: from its committed summary, or trained and then summarised."""
+    path = summary_path(a, "baseline", name, seed)
+    doc = read_summary(path)
+    if doc is None:
+        r = train_baseline(a, study, name, seed)
+        if r is None:
+            return None
+        doc = {"schema": SUMMARY_SCHEMA, "preset": a.name, "method": f"baseline-{name}",
+               "seed": seed, "test_accuracy": r["test_accuracy"], "params": r["params"],
+               "train_seconds": r["train_seconds"], "commit": git_commit(),
+               "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        save_atomic(path, doc)
+    return doc
 
 
 def train_baseline(a, study, name, seed):
@@ -179,6 +274,8 @@ def main():
     ap.add_argument("--methods", default="nago,random")
     ap.add_argument("--baselines", default="plain-cnn,resnet20")
     ap.add_argument("--cache", default=os.path.join(HERE, "cache"))
+    ap.add_argument("--results", default=os.path.join(HERE, "results"),
+                    help="committed per-run summaries (read before running, written after)")
     ap.add_argument("--bin", default="target/release")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--ref-error", type=float, default=0.25)
@@ -197,18 +294,16 @@ def main():
     results = {}
     for seed in seeds:
         for m in methods:
-            r = run_study(a, m, seed, study)
+            r = search_result(a, m, seed, study)
             if r is not None:
-                run, wall = r
-                hv, best, gens = summarise(run, a)
-                results[(m, seed)] = {"hv": hv, "best": best, "wall": wall,
-                                      "images": trained_images(run), "gens": gens}
+                results[(m, seed)] = r
     base = {}
     names = [b for b in a.baselines.split(",") if b]
     for b in names:
-        baseline_arch(a, b)
+        if any(read_summary(summary_path(a, "baseline", b, s)) is None for s in seeds):
+            baseline_arch(a, b)
     with cf.ThreadPoolExecutor(a.parallel) as pool:
-        futs = {(b, s): pool.submit(train_baseline, a, study, b, s) for b in names for s in seeds}
+        futs = {(b, s): pool.submit(baseline_result, a, study, b, s) for b in names for s in seeds}
         for k, f in futs.items():
             base[k] = f.result()
 
@@ -241,7 +336,7 @@ def main():
     say("Per run (method, seed): the final round's generators as (mean test accuracy %, mean params):")
     for (m, s), r in sorted(results.items()):
         gens = ", ".join(f"({100 * acc:.2f}, {p / 1e3:.1f}k)" for acc, p in sorted(r["gens"], key=lambda g: g[1]))
-        say(f"- {m} seed {s}: {gens}")
+        say(f"- {m} seed {s}: {gens} (commit {r['commit']}, {r['written']})")
 
 
 if __name__ == "__main__":
