@@ -119,6 +119,25 @@ fn edited_study(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> String
     run.display().to_string()
 }
 
+/// The study.json of the run at `run`.
+fn run_study(run: &str) -> nago_space::Study {
+    nago_space::Study::from_json(
+        &std::fs::read_to_string(Path::new(run).join("study.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Whether `(g, seed)` passes the study's screen at width `limit`.
+fn passes_at(study: &nago_space::Study, g: &nago_space::Generator, limit: f64, seed: u64) -> bool {
+    let h = nago_space::Generator {
+        param_limit: limit,
+        ..*g
+    };
+    nago_study::screen::screen(study, &h, seed)
+        .unwrap()
+        .passes()
+}
+
 /// A trial's JSON file `name`, parsed.
 fn read_json(run: &str, trial: &str, name: &str) -> serde_json::Value {
     serde_json::from_str(
@@ -946,19 +965,9 @@ fn largest_search_width_trains_every_new_trial_at_the_edge_of_the_constraints() 
         s["final"] = serde_json::json!({"max_generators": 1, "samples": 2, "select": "best"});
     });
     let rounds = search_with(&a, train_sized);
-    let study = nago_space::Study::from_json(
-        &std::fs::read_to_string(Path::new(&a).join("study.json")).unwrap(),
-    )
-    .unwrap();
-    let passes = |g: &nago_space::Generator, limit: f64, seed: u64| {
-        let h = nago_space::Generator {
-            param_limit: limit,
-            ..*g
-        };
-        nago_study::screen::screen(&study, &h, seed)
-            .unwrap()
-            .passes()
-    };
+    let study = run_study(&a);
+    let passes =
+        |g: &nago_space::Generator, limit: f64, seed: u64| passes_at(&study, g, limit, seed);
     let mut by_origin: std::collections::BTreeMap<String, usize> = Default::default();
     let mut widened: std::collections::BTreeMap<bool, usize> = Default::default();
     for r in 0..rounds as u32 {
@@ -1027,19 +1036,9 @@ fn largest_search_width_fits_generators_whose_own_width_breaks_the_constraints()
     });
     let (code, out, err) = run("nago-propose", &["--run", &a]);
     assert_eq!(code, 0, "{out}{err}");
-    let study = nago_space::Study::from_json(
-        &std::fs::read_to_string(Path::new(&a).join("study.json")).unwrap(),
-    )
-    .unwrap();
-    let passes = |g: &nago_space::Generator, limit: f64, seed: u64| {
-        let h = nago_space::Generator {
-            param_limit: limit,
-            ..*g
-        };
-        nago_study::screen::screen(&study, &h, seed)
-            .unwrap()
-            .passes()
-    };
+    let study = run_study(&a);
+    let passes =
+        |g: &nago_space::Generator, limit: f64, seed: u64| passes_at(&study, g, limit, seed);
     let trials = round_trials(&a, 0);
     assert!(!trials.is_empty());
     for t in &trials {
