@@ -966,8 +966,6 @@ fn largest_search_width_trains_every_new_trial_at_the_edge_of_the_constraints() 
     });
     let rounds = search_with(&a, train_sized);
     let study = run_study(&a);
-    let passes =
-        |g: &nago_space::Generator, limit: f64, seed: u64| passes_at(&study, g, limit, seed);
     let mut by_origin: std::collections::BTreeMap<String, usize> = Default::default();
     let mut widened: std::collections::BTreeMap<bool, usize> = Default::default();
     for r in 0..rounds as u32 {
@@ -990,7 +988,7 @@ fn largest_search_width_trains_every_new_trial_at_the_edge_of_the_constraints() 
                 nago_store::Origin::Final => {
                     // Its own width, found from the space's: every sample passes there.
                     assert_ne!(g.param_limit, 20_000.0, "{t}");
-                    assert!(passes(&g, g.param_limit, p.seed), "{t}");
+                    assert!(passes_at(&study, &g, g.param_limit, p.seed), "{t}");
                     let src = read_json(&a, p.source.as_deref().unwrap(), "proposal.json");
                     let src: nago_space::Generator =
                         serde_json::from_value(src["generator"].clone()).unwrap();
@@ -999,10 +997,10 @@ fn largest_search_width_trains_every_new_trial_at_the_edge_of_the_constraints() 
                 _ => {
                     // The edge, whichever side of the space's width it is on: narrower only
                     // for a graph too wide there.
-                    assert!(passes(&g, g.param_limit, p.seed), "{t}");
-                    assert!(!passes(&g, g.param_limit + 1.0, p.seed), "{t}");
+                    assert!(passes_at(&study, &g, g.param_limit, p.seed), "{t}");
+                    assert!(!passes_at(&study, &g, g.param_limit + 1.0, p.seed), "{t}");
                     assert!(
-                        g.param_limit > 20_000.0 || !passes(&g, 20_000.0, p.seed),
+                        g.param_limit > 20_000.0 || !passes_at(&study, &g, 20_000.0, p.seed),
                         "{t}: {}",
                         g.param_limit
                     );
@@ -1037,8 +1035,6 @@ fn largest_search_width_fits_generators_whose_own_width_breaks_the_constraints()
     let (code, out, err) = run("nago-propose", &["--run", &a]);
     assert_eq!(code, 0, "{out}{err}");
     let study = run_study(&a);
-    let passes =
-        |g: &nago_space::Generator, limit: f64, seed: u64| passes_at(&study, g, limit, seed);
     let trials = round_trials(&a, 0);
     assert!(!trials.is_empty());
     for t in &trials {
@@ -1047,9 +1043,12 @@ fn largest_search_width_fits_generators_whose_own_width_breaks_the_constraints()
             serde_json::from_value(read_json(&a, t, "proposal.json")).unwrap();
         let g = p.generator;
         assert!(g.param_limit < 4e6, "{t}: {}", g.param_limit);
-        assert!(!passes(&g, 4e6, p.seed), "{t}: passes at the space's width");
-        assert!(passes(&g, g.param_limit, p.seed), "{t}");
-        assert!(!passes(&g, g.param_limit + 1.0, p.seed), "{t}");
+        assert!(
+            !passes_at(&study, &g, 4e6, p.seed),
+            "{t}: passes at the space's width"
+        );
+        assert!(passes_at(&study, &g, g.param_limit, p.seed), "{t}");
+        assert!(!passes_at(&study, &g, g.param_limit + 1.0, p.seed), "{t}");
     }
 
     let d = tempfile::tempdir().unwrap();
