@@ -1067,3 +1067,71 @@ fn largest_search_width_fits_generators_whose_own_width_breaks_the_constraints()
     );
     assert!(!Path::new(&a).join("rounds/0000/proposals.json").exists());
 }
+
+/// The fake trainer of [`train`] for a search in which no network learns: every evaluation
+/// stays at chance level (val accuracy 0.1 on ten classes).
+fn train_at_chance(run: &str, trial: &str) {
+    train(run, trial);
+    let path = Path::new(run)
+        .join("trials")
+        .join(trial)
+        .join("result.json");
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    r["val_error"] = serde_json::json!(0.9);
+    r["val_accuracy"] = serde_json::json!(0.1);
+    std::fs::write(&path, r.to_string()).unwrap();
+}
+
+/// A search in which nothing learned has no generator for the final round. The automatic end
+/// says so and is done without one; asking for the round by hand (`--final`) is an error that
+/// names the trial table, exits non-zero and writes no round, and asking again gives the same.
+#[test]
+fn a_search_where_nothing_learned_has_no_final_round_and_says_why() {
+    let d = tempfile::tempdir().unwrap();
+    let a = study(d.path());
+    let mut rounds = 0u32;
+    let err = loop {
+        let (code, out, err) = run("nago-propose", &["--run", &a]);
+        if code == 6 {
+            assert!(out.contains("the study's budget is spent"), "{out}{err}");
+            break err;
+        }
+        assert_eq!(code, 0, "{out}{err}");
+        for t in round_trials(&a, rounds) {
+            if !rejected(&a, &t) {
+                train_at_chance(&a, &t);
+            }
+        }
+        let (code, _, err) = run("nago-update", &["--run", &a]);
+        assert_eq!(code, 0, "{err}");
+        rounds += 1;
+        assert!(rounds < 100, "the search does not end");
+    };
+    assert!(
+        err.contains("no final round: no feasible evaluation that learned"),
+        "{err}"
+    );
+    let trials = Path::new(&a).join("trials");
+    let count = || std::fs::read_dir(&trials).unwrap().count();
+    let before = count();
+    for e in std::fs::read_dir(&trials).unwrap() {
+        let t = e.unwrap().file_name().into_string().unwrap();
+        assert_ne!(read_json(&a, &t, "proposal.json")["origin"], "final", "{t}");
+    }
+    for _ in 0..2 {
+        let (code, out, err) = run("nago-propose", &["--run", &a, "--final"]);
+        assert_ne!(code, 0, "{out}{err}");
+        assert_ne!(code, 6, "an error, not done: {out}{err}");
+        assert!(
+            err.contains("no feasible evaluated generator that learned")
+                && err.contains("trials.parquet"),
+            "{err}"
+        );
+        assert_eq!(count(), before, "no trial directory is written");
+        assert!(
+            !Path::new(&a).join(format!("rounds/{rounds:04}")).exists(),
+            "no round is written"
+        );
+    }
+}
