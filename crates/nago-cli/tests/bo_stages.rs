@@ -729,6 +729,14 @@ fn final_round_judges_a_search_point_by_its_best_evaluation_at_the_top_budget() 
 /// The fake trainer of [`train`] with noise of its own per trial (±0.03, from the trial's
 /// number): each rung of a promotion chain is a noisy measurement of the same network.
 fn train_noisy(run: &str, trial: &str) {
+    train_with_error(run, trial, |err, n| {
+        err + ((n * 37) % 11) as f64 / 11.0 * 0.06 - 0.03
+    });
+}
+
+/// The fake trainer of [`train`] with its validation error replaced by
+/// `error(its error, the trial's number)` (and the accuracy to match).
+fn train_with_error(run: &str, trial: &str, error: impl Fn(f64, u64) -> f64) {
     train(run, trial);
     let f = Path::new(run)
         .join("trials")
@@ -736,8 +744,7 @@ fn train_noisy(run: &str, trial: &str) {
         .join("result.json");
     let mut r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-    let n: u64 = trial.parse().unwrap();
-    let err = r["val_error"].as_f64().unwrap() + ((n * 37) % 11) as f64 / 11.0 * 0.06 - 0.03;
+    let err = error(r["val_error"].as_f64().unwrap(), trial.parse().unwrap());
     r["val_error"] = serde_json::json!(err);
     r["val_accuracy"] = serde_json::json!(1.0 - err);
     std::fs::write(f, r.to_string()).unwrap();
@@ -1071,16 +1078,7 @@ fn largest_search_width_fits_generators_whose_own_width_breaks_the_constraints()
 /// The fake trainer of [`train`] for a search in which no network learns: every evaluation
 /// stays at chance level (val accuracy 0.1 on ten classes).
 fn train_at_chance(run: &str, trial: &str) {
-    train(run, trial);
-    let path = Path::new(run)
-        .join("trials")
-        .join(trial)
-        .join("result.json");
-    let mut r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    r["val_error"] = serde_json::json!(0.9);
-    r["val_accuracy"] = serde_json::json!(0.1);
-    std::fs::write(&path, r.to_string()).unwrap();
+    train_with_error(run, trial, |_, _| 0.9);
 }
 
 /// A search in which nothing learned has no generator for the final round. The automatic end
